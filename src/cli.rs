@@ -1,0 +1,227 @@
+//! The `sscard` command: `serve` is one verb among the operator's tools.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::server;
+use crate::service::{Actor, ServiceError, Services};
+use crate::store::{DatabaseUrl, Store};
+
+/// 社会保障卡启用（含社会保障卡银行账户激活）— the case system of the
+/// Liujiang District human resources and social security bureau.
+#[derive(Debug, Parser)]
+#[command(name = "sscard", version, about, long_about = None)]
+pub struct Cli {
+    /// Database URL: sqlite://PATH (embedded) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "SSCARD_DATABASE_URL",
+        default_value = "sqlite://data/sscard.db"
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (JSON API, pages, API docs).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SSCARD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// The service guide (办事指南).
+    #[command(subcommand)]
+    Guide(GuideCommand),
+    /// The working-day calendar (工作日历).
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuideCommand {
+    /// Validate a guide file and publish it as the new current version.
+    Publish { file: PathBuf },
+    /// Print a published version as JSON (the current one by default).
+    Show {
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Validate a guide file without publishing it.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Load (or correct) one year of statutory holidays and adjusted working days.
+    Import { file: PathBuf },
+    /// Print one loaded year in the import file format.
+    Show { year: i32 },
+}
+
+/// Parses the command line, runs it, and turns failures into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("SSCARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let database_url = DatabaseUrl::parse(&cli.database_url)?;
+    match cli.command {
+        Command::Serve { listen } => {
+            let services = server::prepare(&database_url).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(
+                address = %listener.local_addr()?,
+                database = %database_url.redacted(),
+                "sscard is serving: open http://{}/ (API docs at /api/docs)",
+                listener.local_addr()?
+            );
+            server::serve(listener, services, server::shutdown_signal()).await?;
+            tracing::info!("sscard stopped");
+        }
+        Command::Migrate => {
+            let store = Store::connect(&database_url).await?;
+            store.migrate().await?;
+            println!(
+                "数据库已是最新结构 (database schema is up to date): {}",
+                database_url.redacted()
+            );
+        }
+        Command::Guide(command) => guide(&database_url, command).await?,
+        Command::Calendar(command) => calendar(&database_url, command).await?,
+    }
+    Ok(())
+}
+
+async fn guide(database_url: &DatabaseUrl, command: GuideCommand) -> anyhow::Result<()> {
+    match command {
+        GuideCommand::Check { file } => {
+            let text = read_file(&file)?;
+            let guide = crate::service::guide::parse_guide_file(&text).map_err(explain)?;
+            println!(
+                "办事指南文件有效：第 {} 版，{}",
+                guide.version, guide.item_name
+            );
+        }
+        GuideCommand::Publish { file } => {
+            let text = read_file(&file)?;
+            let services = server::prepare(database_url).await?;
+            let published = services
+                .publish_guide(&text, &operator())
+                .await
+                .map_err(explain)?;
+            println!(
+                "已发布办事指南第 {} 版，现为当前版本（published guide version {}）。",
+                published.guide.version, published.guide.version
+            );
+        }
+        GuideCommand::Show { version } => {
+            let services = server::prepare(database_url).await?;
+            let published = match version {
+                Some(version) => services.guide_version(version).await,
+                None => services.current_guide().await,
+            }
+            .map_err(explain)?;
+            println!("{}", serde_json::to_string_pretty(&published.guide)?);
+        }
+    }
+    Ok(())
+}
+
+async fn calendar(database_url: &DatabaseUrl, command: CalendarCommand) -> anyhow::Result<()> {
+    let services: Services = server::prepare(database_url).await?;
+    match command {
+        CalendarCommand::Import { file } => {
+            let text = read_file(&file)?;
+            let imported = services
+                .import_calendar(&text, &operator())
+                .await
+                .map_err(explain)?;
+            println!(
+                "已{}{} 年工作日历：{} 个节假日，{} 个调休上班日。",
+                if imported.replaced {
+                    "更正"
+                } else {
+                    "导入"
+                },
+                imported.year,
+                imported.holidays,
+                imported.adjusted_working_days
+            );
+        }
+        CalendarCommand::Show { year } => {
+            let calendar = services.calendar_year(year).await.map_err(explain)?;
+            print!("{}", calendar.to_toml_string());
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The operator running this command, for the audit trail.
+fn operator() -> Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Actor::operator(&user)
+}
+
+/// A service refusal as an operator reads it: the detail and each field error.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(explain)`
+fn explain(error: ServiceError) -> anyhow::Error {
+    match &error {
+        ServiceError::Invalid { errors, .. } if !errors.is_empty() => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  - [{}] {}", e.code, e.message))
+                .collect();
+            anyhow::anyhow!("{error} ({})\n{}", error.code(), lines.join("\n"))
+        }
+        _ => anyhow::anyhow!("{error} ({})", error.code()),
+    }
+}

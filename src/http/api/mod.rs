@@ -1,0 +1,60 @@
+//! The JSON API under `/api/v1`, and its OpenAPI document.
+
+mod calendar;
+mod guide;
+mod health;
+mod identifiers;
+
+use axum::Router;
+use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/guide", get(guide::current))
+        .route("/api/v1/guide/versions", get(guide::versions))
+        .route("/api/v1/guide/versions/{version}", get(guide::version))
+        .route("/api/v1/calendar/deadline", get(calendar::deadline))
+        .route("/api/v1/calendar/years", get(calendar::years))
+        .route("/api/v1/calendar/years/{year}", get(calendar::year))
+        .route("/api/v1/identifiers/check", post(identifiers::check))
+}
+
+/// `/api/openapi.json` and the Swagger UI at `/api/docs`, both served from
+/// the binary itself.
+pub fn docs() -> Router<AppState> {
+    Router::new().merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sscard — 社会保障卡启用（含社会保障卡银行账户激活）",
+        description = "柳江区人力资源和社会保障局 社会保障卡启用 办件系统的接口。错误一律以 application/problem+json 返回，带稳定的 code。",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        guide::current,
+        guide::versions,
+        guide::version,
+        calendar::deadline,
+        calendar::years,
+        calendar::year,
+        identifiers::check,
+    ),
+    components(schemas(super::problem::Problem, crate::service::FieldError)),
+    tags(
+        (name = "health", description = "存活与就绪"),
+        (name = "guide", description = "办事指南"),
+        (name = "calendar", description = "工作日历与办理时限"),
+        (name = "identifiers", description = "号码预审"),
+    )
+)]
+pub struct ApiDoc;

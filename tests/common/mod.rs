@@ -1,0 +1,234 @@
+//! Test harness: the real server on port 0 against a fresh database.
+//!
+//! SQLite by default (a temp file); PostgreSQL when `SSCARD_TEST_POSTGRES_URL`
+//! names an admin connection (e.g. `postgres://postgres@127.0.0.1:5432/postgres`):
+//! each test then gets its own database, dropped afterwards.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sscard::store::DatabaseUrl;
+use tokio::sync::oneshot;
+
+pub const POSTGRES_ENV: &str = "SSCARD_TEST_POSTGRES_URL";
+
+/// A fresh database for one test.
+pub struct TestDb {
+    url: String,
+    kind: TestDbKind,
+}
+
+enum TestDbKind {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(admin_url) if !admin_url.trim().is_empty() => {
+                let name = format!("sscard_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = connect_admin(&admin_url).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create the test database");
+                admin.close().await;
+                let url = replace_database(&admin_url, &name);
+                Self {
+                    url,
+                    kind: TestDbKind::Postgres { admin_url, name },
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/sscard.db", dir.path().display());
+                Self {
+                    url,
+                    kind: TestDbKind::Sqlite(dir),
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.kind, TestDbKind::Postgres { .. })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDbKind::Postgres { admin_url, name } = &self.kind {
+            let admin_url = admin_url.clone();
+            let name = name.clone();
+            // Drop runs inside the test's runtime: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let admin = connect_admin(&admin_url).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                });
+            })
+            .join();
+        }
+    }
+}
+
+async fn connect_admin(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL admin URL in {POSTGRES_ENV}: {e}"))
+}
+
+fn replace_database(admin_url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin_url).expect("a valid PostgreSQL URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A running sscard server.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    db: Option<TestDb>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_on(TestDb::new().await).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> Self {
+        let database_url = DatabaseUrl::parse(db.url()).expect("test database URL");
+        let services = sscard::server::prepare(&database_url)
+            .await
+            .expect("prepare the server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let address = listener.local_addr().expect("local address");
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            sscard::server::serve(listener, services, async {
+                let _ = shutdown_rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            db: Some(db),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET and decode the JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    pub fn db(&self) -> &TestDb {
+        self.db
+            .as_ref()
+            .expect("the database lives as long as the app")
+    }
+
+    /// Stops the server gracefully, waits for it, and hands back its
+    /// database (still there) for a restart or a look from outside.
+    pub async fn stop(mut self) -> TestDb {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.db.take().expect("the database")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Checks that a response is a problem answer with the given status and code.
+pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "content type");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["title"].as_str().is_some_and(has_chinese),
+        "Chinese title in {body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(has_chinese),
+        "Chinese detail in {body}"
+    );
+    assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        body["request_id"].as_str().is_some_and(|t| !t.is_empty()),
+        "request id in {body}"
+    );
+    body
+}
+
+pub fn has_chinese(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
