@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::server;
+use crate::service::accounts::NewAccount;
 use crate::service::{Actor, ServiceError, Services};
 use crate::store::{DatabaseUrl, Store};
 
@@ -25,6 +26,16 @@ pub struct Cli {
         default_value = "sqlite://data/sscard.db"
     )]
     pub database_url: String,
+
+    /// The data key file (SM4 keys sealing personal data). Generated on the
+    /// first start of a new database; back it up separately.
+    #[arg(
+        long,
+        global = true,
+        env = "SSCARD_KEY_FILE",
+        default_value = "data/keys.json"
+    )]
+    pub key_file: PathBuf,
 
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +57,41 @@ pub enum Command {
     /// The working-day calendar (工作日历).
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Staff, bank and employer accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The tamper-evident audit trail (审计日志).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints its one-time initial password (and, for
+    /// admin and supervisor, the TOTP secret to enrol in an authenticator app).
+    Add {
+        #[arg(long)]
+        username: String,
+        /// acceptor, processor, feedback, supervisor, admin, bank_teller or
+        /// employer; repeat (or separate with commas) for several roles.
+        #[arg(long = "role", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// The cooperating bank of a bank_teller.
+        #[arg(long)]
+        bank: Option<String>,
+        /// The unified social credit code of an employer account.
+        #[arg(long)]
+        employer: Option<String>,
+        /// The person's name as shown on pages.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List every account.
+    List,
+    /// Disable an account; its sessions end at once.
+    Disable { username: String },
+    /// Enable a disabled account.
+    Enable { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +113,12 @@ pub enum CalendarCommand {
     Import { file: PathBuf },
     /// Print one loaded year in the import file format.
     Show { year: i32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every audit chain; exits non-zero naming each tampered entry.
+    Verify,
 }
 
 /// Parses the command line, runs it, and turns failures into an exit code.
@@ -108,7 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = DatabaseUrl::parse(&cli.database_url)?;
     match cli.command {
         Command::Serve { listen } => {
-            let services = server::prepare(&database_url).await?;
+            let services = server::prepare(&database_url, &cli.key_file).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -129,13 +181,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 database_url.redacted()
             );
         }
-        Command::Guide(command) => guide(&database_url, command).await?,
-        Command::Calendar(command) => calendar(&database_url, command).await?,
+        Command::Guide(command) => guide(&database_url, &cli.key_file, command).await?,
+        Command::Calendar(command) => calendar(&database_url, &cli.key_file, command).await?,
+        Command::User(command) => user(&database_url, &cli.key_file, command).await?,
+        Command::Audit(command) => audit(&database_url, command).await?,
     }
     Ok(())
 }
 
-async fn guide(database_url: &DatabaseUrl, command: GuideCommand) -> anyhow::Result<()> {
+async fn guide(
+    database_url: &DatabaseUrl,
+    key_file: &Path,
+    command: GuideCommand,
+) -> anyhow::Result<()> {
     match command {
         GuideCommand::Check { file } => {
             let text = read_file(&file)?;
@@ -147,7 +205,7 @@ async fn guide(database_url: &DatabaseUrl, command: GuideCommand) -> anyhow::Res
         }
         GuideCommand::Publish { file } => {
             let text = read_file(&file)?;
-            let services = server::prepare(database_url).await?;
+            let services = server::prepare(database_url, key_file).await?;
             let published = services
                 .publish_guide(&text, &operator())
                 .await
@@ -158,7 +216,7 @@ async fn guide(database_url: &DatabaseUrl, command: GuideCommand) -> anyhow::Res
             );
         }
         GuideCommand::Show { version } => {
-            let services = server::prepare(database_url).await?;
+            let services = server::prepare(database_url, key_file).await?;
             let published = match version {
                 Some(version) => services.guide_version(version).await,
                 None => services.current_guide().await,
@@ -170,8 +228,12 @@ async fn guide(database_url: &DatabaseUrl, command: GuideCommand) -> anyhow::Res
     Ok(())
 }
 
-async fn calendar(database_url: &DatabaseUrl, command: CalendarCommand) -> anyhow::Result<()> {
-    let services: Services = server::prepare(database_url).await?;
+async fn calendar(
+    database_url: &DatabaseUrl,
+    key_file: &Path,
+    command: CalendarCommand,
+) -> anyhow::Result<()> {
+    let services: Services = server::prepare(database_url, key_file).await?;
     match command {
         CalendarCommand::Import { file } => {
             let text = read_file(&file)?;
@@ -194,6 +256,125 @@ async fn calendar(database_url: &DatabaseUrl, command: CalendarCommand) -> anyho
         CalendarCommand::Show { year } => {
             let calendar = services.calendar_year(year).await.map_err(explain)?;
             print!("{}", calendar.to_toml_string());
+        }
+    }
+    Ok(())
+}
+
+/// Reads only: no migration, no seeding, so verifying never appends to the
+/// chains it checks.
+async fn audit(database_url: &DatabaseUrl, command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify => {
+            let store = Store::connect(database_url)
+                .await
+                .with_context(|| format!("cannot open the database {}", database_url.redacted()))?;
+            // The use case over the bare store: verifying needs no keys.
+            let report = crate::service::verify_audit(&store)
+                .await
+                .map_err(explain)
+                .context(
+                    "cannot read the audit trail (is the database migrated? `sscard migrate`)",
+                )?;
+            store.close().await;
+            if report.is_intact() {
+                println!(
+                    "审计日志完整：共 {} 条记录，{} 条链均未被改动。",
+                    report.entries, report.shards
+                );
+            } else {
+                for problem in &report.problems {
+                    println!("{problem}");
+                }
+                anyhow::bail!(
+                    "审计日志已被改动：共 {} 条记录，发现 {} 处问题（见上）。",
+                    report.entries,
+                    report.problems.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user(
+    database_url: &DatabaseUrl,
+    key_file: &Path,
+    command: UserCommand,
+) -> anyhow::Result<()> {
+    let services = server::prepare(database_url, key_file).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            roles,
+            bank,
+            employer,
+            display_name,
+        } => {
+            let created = services
+                .create_account(
+                    NewAccount {
+                        username,
+                        display_name,
+                        roles,
+                        bank_code: bank,
+                        employer_uscc: employer,
+                    },
+                    &operator(),
+                )
+                .await
+                .map_err(explain)?;
+            let roles: Vec<&str> = created.account.roles.iter().map(|r| r.label_zh()).collect();
+            println!(
+                "已创建账号 {}（{}）。",
+                created.account.username,
+                roles.join("、")
+            );
+            println!(
+                "初始密码（只显示这一次，首次登录后须修改）: {}",
+                created.initial_password
+            );
+            if let Some(totp) = created.totp {
+                println!(
+                    "动态口令密钥（请录入身份验证器应用）: {}",
+                    totp.secret_base32
+                );
+                println!("otpauth URI: {}", totp.otpauth_uri);
+            }
+        }
+        UserCommand::List => {
+            for account in services.list_accounts().await.map_err(explain)? {
+                let roles: Vec<&str> = account.roles.iter().map(|r| r.code()).collect();
+                println!(
+                    "{}\t{}\t{}{}",
+                    account.username,
+                    roles.join(","),
+                    if account.disabled {
+                        "已停用"
+                    } else {
+                        "正常"
+                    },
+                    if account.must_change_password {
+                        "\t待修改初始密码"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        UserCommand::Disable { username } => {
+            services
+                .set_account_disabled(&username, true, &operator())
+                .await
+                .map_err(explain)?;
+            println!("已停用账号 {username}，其登录会话已全部结束。");
+        }
+        UserCommand::Enable { username } => {
+            services
+                .set_account_disabled(&username, false, &operator())
+                .await
+                .map_err(explain)?;
+            println!("已启用账号 {username}。");
         }
     }
     Ok(())

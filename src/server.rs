@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -10,9 +12,13 @@ use crate::http;
 use crate::service::Services;
 use crate::store::{DatabaseUrl, Store};
 
-/// Connects to the database, applies migrations and loads the shipped
-/// reference data: everything a server needs before its first request.
-pub async fn prepare(database_url: &DatabaseUrl) -> anyhow::Result<Services> {
+/// The setting that ties a key file to its database.
+const KEY_CHECK_SETTING: &str = "data_key_check";
+
+/// Connects to the database, applies migrations, opens the data key file and
+/// loads the shipped reference data: everything a server needs before its
+/// first request.
+pub async fn prepare(database_url: &DatabaseUrl, key_file: &Path) -> anyhow::Result<Services> {
     let store = Store::connect(database_url)
         .await
         .with_context(|| format!("cannot open the database {}", database_url.redacted()))?;
@@ -20,12 +26,59 @@ pub async fn prepare(database_url: &DatabaseUrl) -> anyhow::Result<Services> {
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    let services = Services::new(store);
+    let keyring = open_keyring(&store, key_file).await?;
+    let services = Services::new(store, Arc::new(keyring));
     services
         .seed_reference_data()
         .await
         .context("cannot load the shipped guide and calendar")?;
     Ok(services)
+}
+
+/// Opens the data key file. A new database may get a newly generated key
+/// file; a database that already has one refuses a missing or different file
+/// rather than write data nobody can read.
+async fn open_keyring(store: &Store, key_file: &Path) -> anyhow::Result<sscard_crypto::Keyring> {
+    let keyring = match store.setting(KEY_CHECK_SETTING).await? {
+        Some(check) => {
+            let keyring = sscard_crypto::KeyFile::load(key_file).with_context(|| {
+                format!(
+                    "this database holds encrypted data and needs its key file {}; restore it from your backup (set --key-file / SSCARD_KEY_FILE)",
+                    key_file.display()
+                )
+            })?;
+            keyring.verify_check_value(&check).with_context(|| {
+                format!(
+                    "the key file {} does not belong to this database; refusing to start rather than write unreadable data",
+                    key_file.display()
+                )
+            })?;
+            keyring
+        }
+        None => {
+            let (keyring, created) = sscard_crypto::KeyFile::load_or_generate(key_file)
+                .with_context(|| {
+                    format!("cannot open or create the key file {}", key_file.display())
+                })?;
+            if created {
+                tracing::warn!(
+                    path = %key_file.display(),
+                    "generated a new data key file: BACK IT UP separately from the database; without it the personal data cannot be read"
+                );
+            }
+            let stored = store
+                .init_setting(KEY_CHECK_SETTING, &keyring.check_value())
+                .await?;
+            keyring
+                .verify_check_value(&stored)
+                .context("the key file does not belong to this database")?;
+            keyring
+        }
+    };
+    for warning in keyring.warnings() {
+        tracing::warn!(path = %key_file.display(), "key file: {warning}");
+    }
+    Ok(keyring)
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests and

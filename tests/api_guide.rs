@@ -107,8 +107,7 @@ async fn a_published_version_is_served_by_number_and_unknown_ones_are_problems()
 async fn restarting_on_the_same_database_keeps_one_copy_of_the_guide() {
     let app = TestApp::spawn().await;
     let db = app.stop().await;
-    let url = sscard::store::DatabaseUrl::parse(db.url()).unwrap();
-    let services = sscard::server::prepare(&url).await.expect("second start");
+    let services = db.services().await;
     let versions = services.guide_versions().await.unwrap();
     assert_eq!(versions.len(), 1, "the shipped guide is published once");
     assert_eq!(versions[0].version, 44);

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use common::{TestApp, TestDb};
 use reqwest::StatusCode;
 
-fn sscard(db: &str, args: &[&str]) -> Output {
+/// Runs `sscard ARGS` on a test database and its key file.
+fn sscard(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sscard"))
         .args(args)
-        .env("SSCARD_DATABASE_URL", db)
+        .env("SSCARD_DATABASE_URL", db.url())
+        .env("SSCARD_KEY_FILE", db.key_file())
         .env("SSCARD_LOG", "warn")
         .output()
         .expect("run sscard")
@@ -32,7 +34,10 @@ fn shipped_guide() -> String {
 
 #[test]
 fn an_unsupported_database_scheme_is_refused_with_a_clear_message() {
-    let output = sscard("mysql://root@127.0.0.1/sscard", &["migrate"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_sscard"))
+        .args(["--database-url", "mysql://root@127.0.0.1/sscard", "migrate"])
+        .output()
+        .expect("run sscard");
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
@@ -56,12 +61,12 @@ async fn publishing_a_new_guide_version_makes_it_current_and_keeps_the_old_one()
     )
     .unwrap();
 
-    let output = sscard(db.url(), &["guide", "publish", v45.to_str().unwrap()]);
+    let output = sscard(&db, &["guide", "publish", v45.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("第 45 版"));
 
     // Publishing the same version again is refused: published versions never change.
-    let again = sscard(db.url(), &["guide", "publish", v45.to_str().unwrap()]);
+    let again = sscard(&db, &["guide", "publish", v45.to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(
         stderr(&again).contains("GUIDE_VERSION_NOT_NEWER"),
@@ -99,7 +104,7 @@ async fn a_malformed_guide_names_the_line_and_field_and_changes_nothing() {
         .unwrap();
     std::fs::write(&broken, &text).unwrap();
 
-    let check = sscard(db.url(), &["guide", "check", broken.to_str().unwrap()]);
+    let check = sscard(&db, &["guide", "check", broken.to_str().unwrap()]);
     assert!(!check.status.success());
     let message = stderr(&check);
     assert!(
@@ -111,7 +116,7 @@ async fn a_malformed_guide_names_the_line_and_field_and_changes_nothing() {
         "names the field: {message}"
     );
 
-    let publish = sscard(db.url(), &["guide", "publish", broken.to_str().unwrap()]);
+    let publish = sscard(&db, &["guide", "publish", broken.to_str().unwrap()]);
     assert!(!publish.status.success());
     let app = TestApp::spawn_on(db).await;
     let (_, current) = app.get_json("/api/v1/guide").await;
@@ -137,15 +142,15 @@ adjusted_working_days = []
 "#,
     )
     .unwrap();
-    let output = sscard(db.url(), &["calendar", "import", file.to_str().unwrap()]);
+    let output = sscard(&db, &["calendar", "import", file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("2027"));
 
-    let shown = sscard(db.url(), &["calendar", "show", "2027"]);
+    let shown = sscard(&db, &["calendar", "show", "2027"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
     assert!(stdout(&shown).contains("2027-01-01"), "{}", stdout(&shown));
 
-    let missing = sscard(db.url(), &["calendar", "show", "2031"]);
+    let missing = sscard(&db, &["calendar", "show", "2031"]);
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("CALENDAR_YEAR_NOT_LOADED"));
 
@@ -167,7 +172,7 @@ async fn a_malformed_calendar_is_refused_with_its_line() {
         "year = 2027\nsource = \"x\"\n\n[[holidays]]\nname = \"元旦\"\nfirst_day = 2027-01-01\nlast_day = 2027-01-03\nadjusted_working_days = [2027-01-06]\n",
     )
     .unwrap();
-    let output = sscard(db.url(), &["calendar", "import", file.to_str().unwrap()]);
+    let output = sscard(&db, &["calendar", "import", file.to_str().unwrap()]);
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("CALENDAR_FILE_INVALID"), "{message}");

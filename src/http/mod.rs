@@ -3,6 +3,7 @@
 //! render; no rule lives here.
 
 pub mod api;
+pub mod auth;
 pub mod pages;
 pub mod problem;
 
@@ -41,6 +42,10 @@ pub fn router(services: Services) -> Router {
         .merge(api::router())
         .merge(pages::router())
         .merge(api::docs())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -31,6 +31,9 @@ pub struct Problem {
     /// Quote this id when asking for help; it finds the server's log lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Seconds to wait before trying again (also sent as `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Problem {
@@ -43,7 +46,14 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             request_id: None,
+            retry_after_seconds: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
     }
 
     #[must_use]
@@ -89,6 +99,17 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sscard\""),
+            );
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -120,6 +141,18 @@ impl From<&ServiceError> for Problem {
             ServiceError::Conflict { code, detail } => {
                 Self::new(StatusCode::CONFLICT, code, "与当前状态冲突", detail)
             }
+            ServiceError::Unauthorized { code, detail } => {
+                Self::new(StatusCode::UNAUTHORIZED, code, "未登录或登录已失效", detail)
+            }
+            ServiceError::Forbidden { code, detail } => {
+                Self::new(StatusCode::FORBIDDEN, code, "无权办理", detail)
+            }
+            ServiceError::TooManyRequests {
+                code,
+                detail,
+                retry_after_seconds,
+            } => Self::new(StatusCode::TOO_MANY_REQUESTS, code, "操作过于频繁", detail)
+                .with_retry_after(*retry_after_seconds),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 Self::new(

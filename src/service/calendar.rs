@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate, Utc};
 use sscard_domain::calendar::{Deadline, WorkingCalendar, YearCalendar};
 
 use super::{Actor, FieldError, ServiceError, ServiceResult, Services};
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit::{self, AuditEntry, Outcome};
 use crate::store::calendar::{StoredYear, upsert_year};
 
 /// The calendars shipped with this binary, loaded when a database lacks them.
@@ -130,13 +130,16 @@ impl Services {
             &mut tx,
             &AuditEntry {
                 occurred_at: stored.imported_at,
-                actor: actor.as_str().to_owned(),
+                actor: actor.id.clone(),
+                actor_role: actor.role.clone(),
+                client_address: actor.client_address.clone(),
                 action: if replaced {
                     "calendar.replace"
                 } else {
                     "calendar.import"
                 },
-                subject: format!("calendar:{}", year.year),
+                object: format!("calendar:{}", year.year),
+                outcome: Outcome::Succeeded,
                 detail: serde_json::json!({
                     "year": year.year,
                     "source": year.source,

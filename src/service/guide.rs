@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sscard_domain::guide::Guide;
 
 use super::{Actor, FieldError, ServiceError, ServiceResult, Services};
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit::{self, AuditEntry, Outcome};
 use crate::store::guide::{StoredGuide, current_version, insert_guide_version};
 
 /// The reviewed guide file shipped with this binary (version 44).
@@ -110,9 +110,12 @@ impl Services {
             &mut tx,
             &AuditEntry {
                 occurred_at: stored.published_at,
-                actor: actor.as_str().to_owned(),
+                actor: actor.id.clone(),
+                actor_role: actor.role.clone(),
+                client_address: actor.client_address.clone(),
                 action: "guide.publish",
-                subject: format!("guide:{}", guide.version),
+                object: format!("guide:{}", guide.version),
+                outcome: Outcome::Succeeded,
                 detail: serde_json::json!({ "version": guide.version }),
             },
         )

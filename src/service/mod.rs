@@ -3,29 +3,62 @@
 //! entry inside that same transaction. The JSON API, the HTML pages and the
 //! command line all call these; no rule lives in a handler or a template.
 
+pub mod accounts;
 pub mod calendar;
 pub mod guide;
 pub mod identifiers;
 
-use crate::store::{Store, StoreError};
+use std::sync::Arc;
 
-/// Who did something, as written into the audit trail.
+use sscard_crypto::Keyring;
+
+pub use crate::store::audit::Outcome;
+use crate::store::audit::{self, AuditEntry, AuditReport};
+use crate::store::{Store, StoreError, Tx};
+
+/// Who did something, as written into the audit trail: the account, the role
+/// it acted in and where the request came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Actor(String);
+pub struct Actor {
+    /// The account: `system`, `cli:<os user>`, `account:<uuid>`.
+    pub id: String,
+    /// The role acted in: `system`, `operator`, or a role code.
+    pub role: String,
+    /// The client's network address; `-` when not over the network.
+    pub client_address: String,
+}
 
 impl Actor {
     /// The system itself (start-up seeding of shipped reference data).
     pub fn system() -> Self {
-        Self("system".to_owned())
+        Self {
+            id: "system".to_owned(),
+            role: "system".to_owned(),
+            client_address: "-".to_owned(),
+        }
     }
 
     /// An operator at the command line of the server machine.
     pub fn operator(os_user: &str) -> Self {
-        Self(format!("cli:{os_user}"))
+        Self {
+            id: format!("cli:{os_user}"),
+            role: "operator".to_owned(),
+            client_address: "-".to_owned(),
+        }
     }
 
+    /// A signed-in account acting in `role` (one role code, or several joined by `+`).
+    pub fn account(account_id: &str, role: &str, client_address: &str) -> Self {
+        Self {
+            id: format!("account:{account_id}"),
+            role: role.to_owned(),
+            client_address: client_address.to_owned(),
+        }
+    }
+
+    /// The account id, as written into `*_by` columns.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
     }
 }
 
@@ -67,6 +100,19 @@ pub enum ServiceError {
     },
     #[error("{detail}")]
     NotFound { code: &'static str, detail: String },
+    /// No valid session or credentials.
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    /// Signed in, but this account may not do this.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    /// Too many attempts; try again after `retry_after_seconds`.
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: String,
+        retry_after_seconds: u64,
+    },
     /// The request is valid but conflicts with the current state.
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
@@ -93,7 +139,10 @@ impl ServiceError {
         match self {
             Self::Invalid { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -106,15 +155,48 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 #[derive(Clone, Debug)]
 pub struct Services {
     store: Store,
+    keyring: Arc<Keyring>,
 }
 
 impl Services {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, keyring: Arc<Keyring>) -> Self {
+        Self { store, keyring }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The keys that seal personal data at rest and key the blind indexes.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Appends one audit entry inside the caller's transaction.
+    pub(crate) async fn record_audit(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        action: &'static str,
+        object: &str,
+        outcome: Outcome,
+        detail: serde_json::Value,
+    ) -> ServiceResult<()> {
+        audit::append(
+            tx,
+            &AuditEntry {
+                occurred_at: chrono::Utc::now(),
+                actor: actor.id.clone(),
+                actor_role: actor.role.clone(),
+                client_address: actor.client_address.clone(),
+                action,
+                object: object.to_owned(),
+                outcome,
+                detail,
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Loads the reference data shipped with this binary (the current guide
@@ -129,4 +211,15 @@ impl Services {
     pub async fn ready(&self) -> ServiceResult<()> {
         self.store.ping().await.map_err(ServiceError::Unavailable)
     }
+
+    /// Recomputes every audit chain; see [`verify_audit`].
+    pub async fn verify_audit(&self) -> ServiceResult<AuditReport> {
+        verify_audit(&self.store).await
+    }
+}
+
+/// Recomputes every audit chain and reports each altered, deleted, inserted
+/// or reordered entry. Reads only, and needs no keys.
+pub async fn verify_audit(store: &Store) -> ServiceResult<AuditReport> {
+    Ok(audit::verify(store).await?)
 }

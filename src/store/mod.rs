@@ -6,9 +6,11 @@
 //! `BIGINT` columns only, times as RFC 3339 UTC text. The reason and the
 //! limits are written down in `docs/ARCHITECTURE.md`.
 
+pub mod accounts;
 pub mod audit;
 pub mod calendar;
 pub mod guide;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -18,6 +18,8 @@ pub const POSTGRES_ENV: &str = "SSCARD_TEST_POSTGRES_URL";
 pub struct TestDb {
     url: String,
     kind: TestDbKind,
+    /// Holds the data key file of this database.
+    keys: tempfile::TempDir,
 }
 
 enum TestDbKind {
@@ -40,6 +42,7 @@ impl TestDb {
                 Self {
                     url,
                     kind: TestDbKind::Postgres { admin_url, name },
+                    keys: tempfile::tempdir().expect("key dir"),
                 }
             }
             _ => {
@@ -48,6 +51,7 @@ impl TestDb {
                 Self {
                     url,
                     kind: TestDbKind::Sqlite(dir),
+                    keys: tempfile::tempdir().expect("key dir"),
                 }
             }
         }
@@ -55,6 +59,19 @@ impl TestDb {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The data key file of this database (created at the first start).
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self.keys.path().join("keys.json")
+    }
+
+    /// Prepares the services on this database, as `sscard serve` does.
+    pub async fn services(&self) -> sscard::service::Services {
+        let database_url = DatabaseUrl::parse(self.url()).expect("test database URL");
+        sscard::server::prepare(&database_url, &self.key_file())
+            .await
+            .expect("prepare the server")
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -118,10 +135,7 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        let database_url = DatabaseUrl::parse(db.url()).expect("test database URL");
-        let services = sscard::server::prepare(&database_url)
-            .await
-            .expect("prepare the server");
+        let services = db.services().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -231,4 +245,91 @@ pub async fn assert_problem(response: reqwest::Response, status: StatusCode, cod
 
 pub fn has_chinese(text: &str) -> bool {
     text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+/// A signed-in account for tests: its token and username.
+pub struct SignedIn {
+    pub username: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Creates an account with `roles`, signs in, replaces the initial
+    /// password and returns a token of a fully usable session.
+    pub async fn staff(&self, username: &str, roles: &[&str]) -> SignedIn {
+        let services = self.db().services().await;
+        let bank_code = roles.contains(&"bank_teller").then(|| "ICBC".to_owned());
+        let employer_uscc = roles.contains(&"employer").then(valid_uscc);
+        let created = services
+            .create_account(
+                sscard::service::accounts::NewAccount {
+                    username: username.to_owned(),
+                    display_name: None,
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                    bank_code,
+                    employer_uscc,
+                },
+                &sscard::service::Actor::system(),
+            )
+            .await
+            .expect("create the account");
+        let totp = created.totp.as_ref().map(|t| t.secret_base32.clone());
+        let token = self
+            .sign_in(username, &created.initial_password, totp.as_deref())
+            .await
+            .expect("first sign-in");
+        let new_password = "Liujiang-318-Window-2026";
+        let response = self
+            .client
+            .post(self.url("/api/v1/session/password"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "current_password": created.initial_password,
+                "new_password": new_password,
+            }))
+            .send()
+            .await
+            .expect("change password");
+        assert_eq!(
+            response.status(),
+            StatusCode::NO_CONTENT,
+            "{}",
+            response.text().await.unwrap()
+        );
+        SignedIn {
+            username: username.to_owned(),
+            token,
+        }
+    }
+
+    /// Signs in; `Err` holds the problem answer.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        totp_secret: Option<&str>,
+    ) -> Result<String, Value> {
+        let totp = totp_secret.and_then(sscard::service::accounts::current_totp);
+        let response = self
+            .client
+            .post(self.url("/api/v1/session"))
+            .json(&serde_json::json!({ "username": username, "password": password, "totp": totp }))
+            .send()
+            .await
+            .expect("sign in");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON");
+        if status == StatusCode::CREATED {
+            Ok(body["token"].as_str().expect("token").to_owned())
+        } else {
+            Err(body)
+        }
+    }
+}
+
+/// A valid unified social credit code for tests (check character computed).
+pub fn valid_uscc() -> String {
+    let first17 = "91450221MA5N0A1B2";
+    let check = sscard_domain::identifiers::uscc_check_char(first17).expect("check char");
+    format!("{first17}{check}")
 }

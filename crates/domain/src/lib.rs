@@ -3,6 +3,7 @@
 //! Everything here is unit- and property-tested; the service layer asks these
 //! types what may happen and the store persists the answer.
 
+pub mod access;
 pub mod calendar;
 pub mod guide;
 pub mod identifiers;

@@ -1,9 +1,11 @@
 //! The JSON API under `/api/v1`, and its OpenAPI document.
 
+mod accounts;
 mod calendar;
 mod guide;
 mod health;
 mod identifiers;
+mod session;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -23,6 +25,22 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/calendar/years", get(calendar::years))
         .route("/api/v1/calendar/years/{year}", get(calendar::year))
         .route("/api/v1/identifiers/check", post(identifiers::check))
+        .route(
+            "/api/v1/session",
+            post(session::sign_in)
+                .get(session::current)
+                .delete(session::sign_out),
+        )
+        .route("/api/v1/session/password", post(session::change_password))
+        .route(
+            "/api/v1/accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route(
+            "/api/v1/accounts/{username}/disable",
+            post(accounts::disable),
+        )
+        .route("/api/v1/accounts/{username}/enable", post(accounts::enable))
 }
 
 /// `/api/openapi.json` and the Swagger UI at `/api/docs`, both served from
@@ -48,13 +66,38 @@ pub fn docs() -> Router<AppState> {
         calendar::years,
         calendar::year,
         identifiers::check,
+        session::sign_in,
+        session::current,
+        session::sign_out,
+        session::change_password,
+        accounts::list,
+        accounts::create,
+        accounts::disable,
+        accounts::enable,
     ),
+    modifiers(&BearerAuth),
     components(schemas(super::problem::Problem, crate::service::FieldError)),
     tags(
         (name = "health", description = "存活与就绪"),
         (name = "guide", description = "办事指南"),
         (name = "calendar", description = "工作日历与办理时限"),
         (name = "identifiers", description = "号码预审"),
+        (name = "session", description = "登录与会话"),
+        (name = "accounts", description = "账号管理"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer-token scheme used by signed-in routes.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

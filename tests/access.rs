@@ -1,0 +1,187 @@
+//! The role matrix: every route of the API against every role and anonymous.
+//! A route without an entry here (or without a rule in `http::auth::rule`)
+//! fails this test.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestApp;
+use reqwest::{Method, StatusCode};
+
+/// Who may call a route: `None` = anyone; otherwise the roles (an empty list
+/// = any signed-in account, even before the initial password is changed).
+fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>> {
+    const ANY_ACCOUNT: &[&str] = &[];
+    let access = match (method, path) {
+        ("GET", "/healthz" | "/readyz")
+        | (
+            "GET",
+            "/api/v1/guide" | "/api/v1/guide/versions" | "/api/v1/guide/versions/{version}",
+        )
+        | (
+            "GET",
+            "/api/v1/calendar/deadline"
+            | "/api/v1/calendar/years"
+            | "/api/v1/calendar/years/{year}",
+        )
+        | ("POST", "/api/v1/identifiers/check" | "/api/v1/session") => None,
+        ("GET" | "DELETE", "/api/v1/session") | ("POST", "/api/v1/session/password") => {
+            Some(ANY_ACCOUNT)
+        }
+        ("GET" | "POST", "/api/v1/accounts")
+        | ("POST", "/api/v1/accounts/{username}/disable" | "/api/v1/accounts/{username}/enable") => {
+            Some(&["admin"][..])
+        }
+        _ => return None,
+    };
+    Some(access)
+}
+
+const ROLES: [&str; 7] = [
+    "acceptor",
+    "processor",
+    "feedback",
+    "supervisor",
+    "admin",
+    "bank_teller",
+    "employer",
+];
+
+fn concrete(path: &str) -> String {
+    path.replace("{version}", "44")
+        .replace("{year}", "2026")
+        .replace("{username}", "nobody")
+}
+
+#[tokio::test]
+async fn every_route_allows_exactly_the_expected_roles() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = app.get_json("/api/openapi.json").await;
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            assert!(
+                expected(&method, path).is_some(),
+                "{method} {path} has no entry in this role matrix"
+            );
+            assert!(
+                sscard::http::auth::rule(&method.parse().unwrap(), path).is_some(),
+                "{method} {path} has no access rule in http::auth::rule"
+            );
+            routes.push((method, path.clone()));
+        }
+    }
+    // Sign-outs last, so the session lives through the walk.
+    routes.sort_by_key(|(method, _)| method == "DELETE");
+    assert!(routes.len() >= 17, "the walk covers the API: {routes:?}");
+
+    let mut tokens: BTreeMap<&str, String> = BTreeMap::new();
+    for role in ROLES {
+        let account = app
+            .staff(&format!("matrix.{}", role.replace('_', "-")), &[role])
+            .await;
+        tokens.insert(role, account.token);
+    }
+
+    for (method, path) in &routes {
+        let access = expected(method, path).unwrap();
+        let url = app.url(&concrete(path));
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        // Anonymous.
+        let anonymous = app
+            .client
+            .request(method.clone(), &url)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        match access {
+            None => assert!(
+                !matches!(
+                    anonymous.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ),
+                "anonymous may {method} {path}, got {}",
+                anonymous.status()
+            ),
+            Some(_) => assert_eq!(
+                anonymous.status(),
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {path}"
+            ),
+        }
+        for role in ROLES {
+            let response = app
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(&tokens[role])
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
+            let allowed = match access {
+                None => true,
+                Some(roles) => roles.is_empty() || roles.contains(&role),
+            };
+            if allowed {
+                assert!(
+                    !matches!(
+                        response.status(),
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                    ),
+                    "{role} may {method} {path}, got {}",
+                    response.status()
+                );
+            } else {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::FORBIDDEN,
+                    "{role} may not {method} {path}"
+                );
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "ROLE_NOT_PERMITTED");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_initial_password_must_be_changed_before_any_work() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .db()
+        .services()
+        .await
+        .create_account(
+            sscard::service::accounts::NewAccount {
+                username: "new.admin".to_owned(),
+                display_name: None,
+                roles: vec!["admin".to_owned()],
+                bank_code: None,
+                employer_uscc: None,
+            },
+            &sscard::service::Actor::system(),
+        )
+        .await
+        .unwrap();
+    let token = app
+        .sign_in(
+            "new.admin",
+            &created.initial_password,
+            created.totp.as_ref().map(|t| t.secret_base32.as_str()),
+        )
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/v1/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body =
+        common::assert_problem(response, StatusCode::FORBIDDEN, "PASSWORD_CHANGE_REQUIRED").await;
+    assert!(body["detail"].as_str().unwrap().contains("修改初始密码"));
+}
