@@ -48,6 +48,36 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "SSCARD_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The site is reached over HTTPS (directly or through a
+        /// TLS-terminating proxy): session cookies get `Secure` and answers
+        /// carry Strict-Transport-Security. 1/true/yes or 0/false/no.
+        #[arg(
+            long,
+            env = "SSCARD_SECURE_COOKIES",
+            value_parser = clap::builder::BoolishValueParser::new()
+        )]
+        secure_cookies: bool,
+        /// Fill an EMPTY database with demo cardholders of 柳江区, their cards
+        /// and one staff account per role (initial passwords printed once).
+        #[arg(long)]
+        demo: bool,
+        /// The seed of the demo data (with --demo).
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SEED, requires = "demo")]
+        seed: u64,
+        /// The SMS provider (or intranet SMS relay) one-time codes are posted
+        /// to, http:// or https://. Without it SMS is simulated: messages go
+        /// to the log and to an outbox administrators can read.
+        #[arg(long, env = "SSCARD_SMS_URL", requires = "sms_key")]
+        sms_url: Option<String>,
+        /// The SMS provider's API key, sent as `Authorization: Bearer <key>`.
+        /// A secret: prefer the environment variable to the command line.
+        #[arg(
+            long,
+            env = "SSCARD_SMS_KEY",
+            hide_env_values = true,
+            requires = "sms_url"
+        )]
+        sms_key: Option<crate::service::sms::SmsKey>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -60,9 +90,26 @@ pub enum Command {
     /// Staff, bank and employer accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The data keys that seal personal data.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The tamper-evident audit trail (审计日志).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Import persons or cards from CSV or XLSX (see docs/import.md).
+    #[command(subcommand)]
+    Import(crate::cli_data::ImportCommand),
+    /// Demo data: seed an empty database, or export generated import files.
+    #[command(subcommand)]
+    Demo(crate::cli_data::DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new data key, make it current and re-encrypt every sealed value
+    /// under it. Running servers keep reading throughout and pick the new
+    /// key up within 30 seconds.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +139,9 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled account.
     Enable { username: String },
+    /// Give an account a new one-time initial password (forgotten password,
+    /// locked out); its sessions end and the lock-out is lifted.
+    ResetPassword { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,18 +209,35 @@ fn init_logging() {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = DatabaseUrl::parse(&cli.database_url)?;
     match cli.command {
-        Command::Serve { listen } => {
-            let services = server::prepare(&database_url, &cli.key_file).await?;
+        Command::Serve {
+            listen,
+            secure_cookies,
+            demo,
+            seed,
+            sms_url,
+            sms_key,
+        } => {
+            let services = server::prepare(&database_url, &cli.key_file)
+                .await?
+                .with_sms_settings(sms_url.as_deref(), sms_key)?;
+            if demo {
+                crate::cli_data::seed_and_print(&services, seed, &operator()).await?;
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             tracing::info!(
                 address = %listener.local_addr()?,
                 database = %database_url.redacted(),
+                secure_cookies,
                 "sscard is serving: open http://{}/ (API docs at /api/docs)",
                 listener.local_addr()?
             );
-            server::serve(listener, services, server::shutdown_signal()).await?;
+            let config = crate::http::HttpConfig {
+                secure_cookies,
+                ..crate::http::HttpConfig::default()
+            };
+            server::serve(listener, services, config, server::shutdown_signal()).await?;
             tracing::info!("sscard stopped");
         }
         Command::Migrate => {
@@ -183,8 +250,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Guide(command) => guide(&database_url, &cli.key_file, command).await?,
         Command::Calendar(command) => calendar(&database_url, &cli.key_file, command).await?,
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(&database_url, &cli.key_file).await?,
         Command::User(command) => user(&database_url, &cli.key_file, command).await?,
         Command::Audit(command) => audit(&database_url, command).await?,
+        Command::Import(command) => {
+            let services = server::prepare(&database_url, &cli.key_file).await?;
+            let result = crate::cli_data::import(&services, command, &operator()).await;
+            services.store().close().await;
+            result?;
+        }
+        Command::Demo(command) => {
+            crate::cli_data::demo(
+                command,
+                server::prepare(&database_url, &cli.key_file),
+                &operator(),
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -376,7 +458,37 @@ async fn user(
                 .map_err(explain)?;
             println!("已启用账号 {username}。");
         }
+        UserCommand::ResetPassword { username } => {
+            let reset = services
+                .reset_password(&username, &operator())
+                .await
+                .map_err(explain)?;
+            println!(
+                "已重置账号 {} 的密码，其 {} 个登录会话已结束。",
+                reset.account.username, reset.sessions_ended
+            );
+            println!(
+                "初始密码（只显示这一次，首次登录后须修改）: {}",
+                reset.initial_password
+            );
+        }
     }
+    Ok(())
+}
+
+async fn rotate_keys(database_url: &DatabaseUrl, key_file: &Path) -> anyhow::Result<()> {
+    // Check the key file against the database before changing anything.
+    let services = server::prepare(database_url, key_file).await?;
+    let rotated = sscard_crypto::KeyFile::rotate(key_file)
+        .with_context(|| format!("cannot rotate the key file {}", key_file.display()))?;
+    services.keys().reload().map_err(explain)?;
+    let report = services.reseal_all(&operator()).await.map_err(explain)?;
+    println!(
+        "已启用新数据密钥 {}：检查 {} 个加密值，重新加密 {} 个。旧密钥仍保留在密钥文件中以读取备份；运行中的服务将在 30 秒内载入新密钥。",
+        rotated.current_key_id(),
+        report.examined,
+        report.resealed
+    );
     Ok(())
 }
 
@@ -394,7 +506,7 @@ fn operator() -> Actor {
 
 /// A service refusal as an operator reads it: the detail and each field error.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(explain)`
-fn explain(error: ServiceError) -> anyhow::Error {
+pub(crate) fn explain(error: ServiceError) -> anyhow::Error {
     match &error {
         ServiceError::Invalid { errors, .. } if !errors.is_empty() => {
             let lines: Vec<String> = errors

@@ -7,8 +7,11 @@
 //! `sscard` command.
 
 pub mod cli;
+pub mod cli_data;
 pub mod clock;
+pub mod demo;
 pub mod http;
+pub mod import;
 pub mod server;
 pub mod service;
 pub mod store;

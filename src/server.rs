@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::http;
-use crate::service::Services;
+use crate::service::{KeyStore, Services};
 use crate::store::{DatabaseUrl, Store};
 
 /// The setting that ties a key file to its database.
@@ -26,8 +26,8 @@ pub async fn prepare(database_url: &DatabaseUrl, key_file: &Path) -> anyhow::Res
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    let keyring = open_keyring(&store, key_file).await?;
-    let services = Services::new(store, Arc::new(keyring));
+    let keys = open_keys(&store, key_file).await?;
+    let services = Services::new(store, Arc::new(keys));
     services
         .seed_reference_data()
         .await
@@ -38,8 +38,8 @@ pub async fn prepare(database_url: &DatabaseUrl, key_file: &Path) -> anyhow::Res
 /// Opens the data key file. A new database may get a newly generated key
 /// file; a database that already has one refuses a missing or different file
 /// rather than write data nobody can read.
-async fn open_keyring(store: &Store, key_file: &Path) -> anyhow::Result<sscard_crypto::Keyring> {
-    let keyring = match store.setting(KEY_CHECK_SETTING).await? {
+pub async fn open_keys(store: &Store, key_file: &Path) -> anyhow::Result<KeyStore> {
+    let (keyring, check_value) = match store.setting(KEY_CHECK_SETTING).await? {
         Some(check) => {
             let keyring = sscard_crypto::KeyFile::load(key_file).with_context(|| {
                 format!(
@@ -53,7 +53,7 @@ async fn open_keyring(store: &Store, key_file: &Path) -> anyhow::Result<sscard_c
                     key_file.display()
                 )
             })?;
-            keyring
+            (keyring, check)
         }
         None => {
             let (keyring, created) = sscard_crypto::KeyFile::load_or_generate(key_file)
@@ -72,24 +72,26 @@ async fn open_keyring(store: &Store, key_file: &Path) -> anyhow::Result<sscard_c
             keyring
                 .verify_check_value(&stored)
                 .context("the key file does not belong to this database")?;
-            keyring
+            (keyring, stored)
         }
     };
     for warning in keyring.warnings() {
         tracing::warn!(path = %key_file.display(), "key file: {warning}");
     }
-    Ok(keyring)
+    Ok(KeyStore::new(key_file, check_value, keyring))
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests and
-/// closes the database.
+/// closes the database. `config` holds the web layer's switches and limits.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
+    config: http::HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = services.store().clone();
-    let app = http::router(services);
+    let reloader = tokio::spawn(reload_keys_periodically(services.clone()));
+    let app = http::router(services, config);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -97,8 +99,29 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .context("the server stopped with an error")?;
+    reloader.abort();
     store.close().await;
     Ok(())
+}
+
+/// Picks up a rotated key file (`sscard keys rotate`) within half a minute,
+/// so values sealed under the new key are readable everywhere.
+async fn reload_keys_periodically(services: Services) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(30));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let keys = services.clone();
+        let result = tokio::task::spawn_blocking(move || keys.keys().reload()).await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot reload the key file; keeping the keys in memory");
+            }
+            Err(error) => tracing::error!(%error, "key reload task failed"),
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -10,7 +10,8 @@ use common::TestApp;
 use reqwest::{Method, StatusCode};
 
 /// Who may call a route: `None` = anyone; otherwise the roles (an empty list
-/// = any signed-in account, even before the initial password is changed).
+/// = any signed-in account, even before the initial password is changed;
+/// [`CITIZEN`] = a signed-in citizen, whom no staff route admits).
 fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>> {
     const ANY_ACCOUNT: &[&str] = &[];
     let access = match (method, path) {
@@ -25,7 +26,13 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
             | "/api/v1/calendar/years"
             | "/api/v1/calendar/years/{year}",
         )
-        | ("POST", "/api/v1/identifiers/check" | "/api/v1/session") => None,
+        | (
+            "POST",
+            "/api/v1/identifiers/check"
+            | "/api/v1/session"
+            | "/api/v1/citizen/otp"
+            | "/api/v1/citizen/session",
+        ) => None,
         ("GET" | "DELETE", "/api/v1/session") | ("POST", "/api/v1/session/password") => {
             Some(ANY_ACCOUNT)
         }
@@ -33,12 +40,36 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         | ("POST", "/api/v1/accounts/{username}/disable" | "/api/v1/accounts/{username}/enable") => {
             Some(&["admin"][..])
         }
+        ("POST", "/api/v1/accounts/{username}/reset-password")
+        | ("PUT", "/api/v1/accounts/{username}/roles")
+        | ("GET", "/api/v1/admin/sms-outbox") => Some(&["admin"][..]),
+        ("GET", "/api/v1/audit") => Some(&["supervisor", "admin"][..]),
+        ("GET", "/api/v1/cards/{card_number}") => Some(
+            &[
+                "acceptor",
+                "processor",
+                "feedback",
+                "supervisor",
+                "admin",
+                "bank_teller",
+            ][..],
+        ),
+        ("GET" | "DELETE", "/api/v1/citizen/session") => Some(&[CITIZEN][..]),
+        ("POST", "/api/v1/cards/{card_number}/reveal") => {
+            Some(&["acceptor", "processor", "feedback"][..])
+        }
+        ("POST", "/api/v1/persons/lookup") => {
+            Some(&["acceptor", "processor", "feedback", "supervisor", "admin"][..])
+        }
         _ => return None,
     };
     Some(access)
 }
 
-const ROLES: [&str; 7] = [
+/// The citizen, walked like a role: signed in by SMS code, not a staff account.
+const CITIZEN: &str = "citizen";
+
+const ROLES: [&str; 8] = [
     "acceptor",
     "processor",
     "feedback",
@@ -46,12 +77,14 @@ const ROLES: [&str; 7] = [
     "admin",
     "bank_teller",
     "employer",
+    CITIZEN,
 ];
 
 fn concrete(path: &str) -> String {
     path.replace("{version}", "44")
         .replace("{year}", "2026")
         .replace("{username}", "nobody")
+        .replace("{card_number}", "A12345678")
 }
 
 #[tokio::test]
@@ -79,10 +112,14 @@ async fn every_route_allows_exactly_the_expected_roles() {
 
     let mut tokens: BTreeMap<&str, String> = BTreeMap::new();
     for role in ROLES {
-        let account = app
-            .staff(&format!("matrix.{}", role.replace('_', "-")), &[role])
-            .await;
-        tokens.insert(role, account.token);
+        let token = if role == CITIZEN {
+            app.citizen("45022119900101123", "张三").await.token
+        } else {
+            app.staff(&format!("matrix.{}", role.replace('_', "-")), &[role])
+                .await
+                .token
+        };
+        tokens.insert(role, token);
     }
 
     for (method, path) in &routes {
@@ -123,7 +160,7 @@ async fn every_route_allows_exactly_the_expected_roles() {
                 .unwrap();
             let allowed = match access {
                 None => true,
-                Some(roles) => roles.is_empty() || roles.contains(&role),
+                Some(roles) => roles.contains(&role) || (roles.is_empty() && role != CITIZEN),
             };
             if allowed {
                 assert!(

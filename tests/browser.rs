@@ -1,105 +1,12 @@
 //! The guide page as a person sees it, in Debian's Chromium driven through
-//! WebDriver. The test command installs `chromium` and `chromium-driver`;
-//! screenshots are kept under `target/tmp/screenshots/`.
+//! WebDriver (`common/browser.rs`); screenshots are kept under
+//! `target/tmp/screenshots/`.
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::TestApp;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
-
-/// A chromedriver process, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_program(candidates: &[&str]) -> PathBuf {
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("none of {candidates:?} exists: install Debian's `chromium chromium-driver` (the test command scripts/test.sh does)")
-        })
-}
-
-async fn browser() -> (Driver, Client) {
-    let chromedriver = find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
-    let chromium = find_program(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let profile = tempfile::tempdir().expect("profile dir");
-    let driver = Driver {
-        child,
-        port,
-        _profile: profile,
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "chromedriver did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-                "--window-size=1280,2000", "--lang=zh-CN",
-                format!("--user-data-dir={}", driver._profile.path().display()),
-            ]
-        }
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session in Chromium");
-    (driver, client)
-}
-
-fn screenshot_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    dir.join(name)
-}
-
-async fn texts(client: &Client, css: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    for element in client.find_all(Locator::Css(css)).await.expect(css) {
-        texts.push(element.text().await.expect("text"));
-    }
-    texts
-}
+use common::browser::{browser, screenshot, texts};
+use fantoccini::Locator;
 
 #[tokio::test]
 async fn a_person_reads_the_guide_on_a_desktop_and_on_a_phone() {
@@ -136,13 +43,11 @@ async fn a_person_reads_the_guide_on_a_desktop_and_on_a_phone() {
         .expect("a link to the progress query");
     assert!(query.attr("href").await.unwrap().is_some());
 
-    let png = client.screenshot().await.expect("screenshot");
-    std::fs::write(screenshot_path("guide-desktop.png"), png).expect("save screenshot");
+    screenshot(&client, "guide-desktop.png").await;
 
     // A phone: nothing may run off the right edge.
     client.set_window_size(390, 844).await.expect("phone size");
-    let png = client.screenshot().await.expect("screenshot");
-    std::fs::write(screenshot_path("guide-phone.png"), png).expect("save screenshot");
+    screenshot(&client, "guide-phone.png").await;
     let widths = client
         .execute(
             "return [document.documentElement.scrollWidth, window.innerWidth, \

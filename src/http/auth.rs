@@ -2,19 +2,35 @@
 //! a route without one is denied, and a test walks every route against every
 //! role. The middleware authenticates the session (bearer token or cookie),
 //! applies the rule and hands the principal to the handler.
+//!
+//! The same rule serves two kinds of client. JSON routes (under `/api/`, and
+//! the health probes) answer a denial with a problem document. Page routes
+//! (everything else) answer as a browser needs: an anonymous or expired
+//! session is sent to `/signin` (303), an account that must still change its
+//! initial password to `/password`, and a missing role gets a Chinese page.
+//!
+//! Two kinds of people sign in: staff, bank and employer accounts
+//! ([`Session`]), and citizens ([`CitizenSession`], [`Access::Citizen`]).
+//! Both send `Authorization: Bearer <token>`; a citizen token starts with
+//! `c_` ([`is_citizen_token`]), so the kind is known before any look-up and
+//! a token of one kind never opens a route of the other (403
+//! `ROLE_NOT_PERMITTED`).
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sscard_domain::access::Role;
 
-use super::AppState;
+use super::pages::staff as pages;
 use super::problem::Problem;
+use super::{AppState, HttpConfig};
+use crate::service::ServiceError;
 use crate::service::accounts::{Client, Principal};
+use crate::service::citizens::{CitizenPrincipal, is_citizen_token};
 
 /// The name of the page session cookie.
 pub const SESSION_COOKIE: &str = "sscard_session";
@@ -29,9 +45,35 @@ pub enum Access {
     AnyAccount,
     /// A signed-in account holding one of these roles, password changed.
     Roles(&'static [Role]),
+    /// A signed-in citizen (citizen token), for the citizen's own data only:
+    /// handlers take [`CitizenSession`] and narrow every look-up to
+    /// `principal.person_id`.
+    Citizen,
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
+const AUDIT_READERS: &[Role] = &[Role::Supervisor, Role::Admin];
+const ANY_ROLE: &[Role] = &Role::ALL;
+/// The window staff of the bureau, their supervisors and administrators.
+const BUREAU_STAFF: &[Role] = &[
+    Role::Acceptor,
+    Role::Processor,
+    Role::Feedback,
+    Role::Supervisor,
+    Role::Admin,
+];
+/// The window clerks who handle a cardholder in person and may reveal a
+/// full identifier (audited).
+const WINDOW_CLERKS: &[Role] = &[Role::Acceptor, Role::Processor, Role::Feedback];
+/// Bureau staff and cooperating bank tellers (who see only their bank's cards).
+const CARD_READERS: &[Role] = &[
+    Role::Acceptor,
+    Role::Processor,
+    Role::Feedback,
+    Role::Supervisor,
+    Role::Admin,
+    Role::BankTeller,
+];
 
 /// The rule of a route, by method and route template; `None` = no rule,
 /// which the middleware answers with a denial.
@@ -40,12 +82,53 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
     let get = *method == Method::GET || *method == Method::HEAD;
     let access = match (method.as_str(), route) {
         (_, route) if get && is_public_read(route) => Public,
-        ("POST", "/api/v1/identifiers/check" | "/api/v1/session") => Public,
-        ("GET" | "DELETE", "/api/v1/session") | ("POST", "/api/v1/session/password") => AnyAccount,
+        (
+            "POST",
+            "/api/v1/identifiers/check"
+            | "/api/v1/session"
+            | "/api/v1/citizen/otp"
+            | "/api/v1/citizen/session"
+            // The sign-in page's form.
+            | "/signin",
+        ) => Public,
+        ("GET" | "DELETE", "/api/v1/session")
+        | ("POST", "/api/v1/session/password")
+        // Pages: the password page and signing out.
+        | ("GET" | "POST", "/password")
+        | ("POST", "/signout") => AnyAccount,
         ("GET" | "POST", "/api/v1/accounts")
-        | ("POST", "/api/v1/accounts/{username}/disable" | "/api/v1/accounts/{username}/enable") => {
-            Roles(ADMIN)
+        | (
+            "POST",
+            "/api/v1/accounts/{username}/disable"
+            | "/api/v1/accounts/{username}/enable"
+            | "/api/v1/accounts/{username}/reset-password",
+        )
+        | ("PUT", "/api/v1/accounts/{username}/roles")
+        // The simulated SMS gateway's outbox (demo installations).
+        | ("GET", "/api/v1/admin/sms-outbox")
+        // Pages: 账号管理.
+        | ("GET" | "POST", "/admin/accounts")
+        | ("GET", "/admin/accounts/{username}")
+        | (
+            "POST",
+            "/admin/accounts/{username}/disable"
+            | "/admin/accounts/{username}/enable"
+            | "/admin/accounts/{username}/reset-password"
+            | "/admin/accounts/{username}/roles",
+        ) => Roles(ADMIN),
+        // The audit trail, as JSON and as the 审计日志 page.
+        ("GET", "/api/v1/audit" | "/audit") => Roles(AUDIT_READERS),
+        // Citizens: a one-time code by SMS (public, above), then their own session.
+        ("GET" | "DELETE", "/api/v1/citizen/session") => Access::Citizen,
+        // The workbench: every signed-in account, password changed.
+        ("GET", "/workbench") => Roles(ANY_ROLE),
+        // The card registry: look-ups (a bank teller's are scoped to their bank).
+        ("GET", "/api/v1/cards/{card_number}") => Roles(CARD_READERS),
+        ("POST", "/api/v1/persons/lookup") | ("GET" | "POST", "/staff/cards") => {
+            Roles(BUREAU_STAFF)
         }
+        // 查看完整信息: a full identifier, with a reason, audited.
+        ("POST", "/api/v1/cards/{card_number}/reveal") => Roles(WINDOW_CLERKS),
         _ => return None,
     };
     Some(access)
@@ -58,6 +141,7 @@ fn is_public_read(route: &str) -> bool {
         "/healthz"
             | "/readyz"
             | "/"
+            | "/signin"
             | "/static/style.css"
             | "/api/openapi.json"
             | "/api/docs"
@@ -78,6 +162,27 @@ pub struct Session {
     pub token: String,
 }
 
+/// The citizen session behind an authenticated request on an
+/// [`Access::Citizen`] route.
+#[derive(Clone, Debug)]
+pub struct CitizenSession {
+    pub principal: CitizenPrincipal,
+    /// The bearer token, to end this session.
+    pub token: String,
+}
+
+/// Who the middleware let through.
+enum SignedIn {
+    Staff(Session),
+    Citizen(CitizenSession),
+}
+
+/// Whether a route is answered as JSON (problem documents) rather than as
+/// pages (redirects and HTML).
+pub fn is_api_route(route: &str) -> bool {
+    matches!(route, "/healthz" | "/readyz" | "/api") || route.starts_with("/api/")
+}
+
 /// Applies [`rule`] to every matched route.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -91,61 +196,215 @@ pub async fn authorize(
     else {
         return next.run(request).await;
     };
-    let Some(access) = rule(request.method(), &route) else {
-        tracing::error!(route, method = %request.method(), "route without an access rule: denied");
-        return Problem::new(
-            StatusCode::FORBIDDEN,
-            "ACCESS_DENIED",
-            "无权办理",
-            "此功能未开放。",
-        )
-        .into_response();
+    let denial = match check(&state, &route, request.method(), request.headers()).await {
+        Ok(None) => return next.run(request).await,
+        Ok(Some(SignedIn::Staff(session))) => {
+            request.extensions_mut().insert(session);
+            return next.run(request).await;
+        }
+        Ok(Some(SignedIn::Citizen(session))) => {
+            request.extensions_mut().insert(session);
+            return next.run(request).await;
+        }
+        Err(denial) => denial,
+    };
+    if is_api_route(&route) {
+        denial.into_problem().into_response()
+    } else {
+        denial.into_page(secure_cookies(&state.config, request.headers()))
+    }
+}
+
+/// Why a request may not go on.
+enum Denial {
+    /// The route has no rule.
+    NoRule,
+    /// No token came with the request.
+    NotSignedIn,
+    /// No token came with a request for a citizen route.
+    CitizenNotSignedIn,
+    /// A staff token on a citizen route.
+    CitizensOnly,
+    /// A citizen token on a staff route.
+    StaffOnly,
+    /// The token names no open session (expired, signed out, disabled), or
+    /// the sessions could not be checked.
+    Session(ServiceError),
+    /// The initial password must be changed first.
+    PasswordChangeRequired,
+    /// The account lacks every role the route needs.
+    RoleNotPermitted(&'static [Role]),
+}
+
+/// The rule's verdict: `None` for a public route, the session for a
+/// permitted signed-in request.
+async fn check(
+    state: &AppState,
+    route: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, Denial> {
+    let Some(access) = rule(method, route) else {
+        tracing::error!(route, %method, "route without an access rule: denied");
+        return Err(Denial::NoRule);
     };
     if access == Access::Public {
-        return next.run(request).await;
+        return Ok(None);
     }
-    let Some(token) = session_token(request.headers()) else {
-        return Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "NOT_SIGNED_IN",
-            "未登录或登录已失效",
-            "请先登录（Authorization: Bearer <token>，令牌由 POST /api/v1/session 取得）。",
-        )
-        .into_response();
-    };
-    let principal = match state.services.authenticate(&token).await {
-        Ok(principal) => principal,
-        Err(error) => return Problem::from(error).into_response(),
-    };
+    let citizen_route = access == Access::Citizen;
+    let token = session_token(headers).ok_or(if citizen_route {
+        Denial::CitizenNotSignedIn
+    } else {
+        Denial::NotSignedIn
+    })?;
+    // The kind of token, by its prefix, before any look-up.
+    match (citizen_route, is_citizen_token(&token)) {
+        (true, false) => return Err(Denial::CitizensOnly),
+        (false, true) => return Err(Denial::StaffOnly),
+        (true, true) => {
+            let principal = state
+                .services
+                .authenticate_citizen(&token)
+                .await
+                .map_err(Denial::Session)?;
+            return Ok(Some(SignedIn::Citizen(CitizenSession { principal, token })));
+        }
+        (false, false) => {}
+    }
+    let principal = state
+        .services
+        .authenticate(&token)
+        .await
+        .map_err(Denial::Session)?;
     if let Access::Roles(roles) = access {
         if principal.must_change_password {
-            return Problem::new(
+            return Err(Denial::PasswordChangeRequired);
+        }
+        if !roles.iter().any(|role| principal.has_role(*role)) {
+            return Err(Denial::RoleNotPermitted(roles));
+        }
+    }
+    Ok(Some(SignedIn::Staff(Session { principal, token })))
+}
+
+impl Denial {
+    /// The answer to a JSON client.
+    fn into_problem(self) -> Problem {
+        match self {
+            Denial::NoRule => Problem::new(
+                StatusCode::FORBIDDEN,
+                "ACCESS_DENIED",
+                "无权办理",
+                "此功能未开放。",
+            ),
+            Denial::NotSignedIn => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "NOT_SIGNED_IN",
+                "未登录或登录已失效",
+                "请先登录（Authorization: Bearer <token>，令牌由 POST /api/v1/session 取得）。",
+            ),
+            Denial::CitizenNotSignedIn => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "NOT_SIGNED_IN",
+                "未登录或登录已失效",
+                "请先登录：以身份证号码和姓名获取短信验证码（POST /api/v1/citizen/otp），再以验证码登录（POST /api/v1/citizen/session），然后带上 Authorization: Bearer <token>。",
+            ),
+            Denial::CitizensOnly => Problem::new(
+                StatusCode::FORBIDDEN,
+                "ROLE_NOT_PERMITTED",
+                "无权办理",
+                "此功能仅限办事群众本人使用，须以身份证号码和短信验证码登录；工作人员账号不能使用。",
+            ),
+            Denial::StaffOnly => Problem::new(
+                StatusCode::FORBIDDEN,
+                "ROLE_NOT_PERMITTED",
+                "无权办理",
+                "此功能仅限工作人员使用。",
+            ),
+            Denial::Session(error) => Problem::from(error),
+            Denial::PasswordChangeRequired => Problem::new(
                 StatusCode::FORBIDDEN,
                 "PASSWORD_CHANGE_REQUIRED",
                 "请先修改初始密码",
                 "首次登录须先修改初始密码（POST /api/v1/session/password），再办理业务。",
-            )
-            .into_response();
-        }
-        if !roles.iter().any(|role| principal.has_role(*role)) {
-            let needed: Vec<&str> = roles.iter().map(|r| r.label_zh()).collect();
-            return Problem::new(
+            ),
+            Denial::RoleNotPermitted(roles) => Problem::new(
                 StatusCode::FORBIDDEN,
                 "ROLE_NOT_PERMITTED",
                 "无权办理",
-                format!("此功能仅限{}使用。", needed.join("、")),
-            )
-            .into_response();
+                roles_only(roles),
+            ),
         }
     }
-    request
-        .extensions_mut()
-        .insert(Session { principal, token });
-    next.run(request).await
+
+    /// The answer to a browser.
+    fn into_page(self, secure_cookies: bool) -> Response {
+        match self {
+            Denial::NotSignedIn => pages::see_other("/signin"),
+            Denial::Session(ServiceError::Unauthorized { .. }) => {
+                // The cookie names a session that has ended: drop it.
+                let mut response = pages::see_other("/signin?notice=expired");
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, clear_session_cookie(secure_cookies));
+                response
+            }
+            Denial::PasswordChangeRequired => pages::see_other("/password"),
+            Denial::RoleNotPermitted(roles) => {
+                pages::denied_page(StatusCode::FORBIDDEN, "无权办理", &roles_only(roles))
+            }
+            other => {
+                let problem = other.into_problem();
+                pages::denied_page(problem.status_code(), &problem.title, &problem.detail)
+            }
+        }
+    }
+}
+
+fn roles_only(roles: &[Role]) -> String {
+    let needed: Vec<&str> = roles.iter().map(|r| r.label_zh()).collect();
+    format!("此功能仅限{}使用。", needed.join("、"))
+}
+
+/// Whether the session cookie must be `Secure`: the deployment says the site
+/// is served over HTTPS (`--secure-cookies` / `SSCARD_SECURE_COOKIES=1`, see
+/// [`HttpConfig`]), or this request came through a TLS-terminating proxy
+/// (`X-Forwarded-Proto: https`). Trusting the header is safe: it can only
+/// make the cookie stricter.
+pub fn secure_cookies(config: &HttpConfig, headers: &HeaderMap) -> bool {
+    config.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value that opens a page session: HttpOnly (no script
+/// reads it), SameSite=Strict (no other site sends it), for the whole site,
+/// without an expiry (it goes when the browser closes; the server ends the
+/// session after 30 minutes idle or 12 hours anyway).
+pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+    ))
+    .unwrap_or_else(|_| clear_session_cookie(false))
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie(secure: bool) -> HeaderValue {
+    if secure {
+        HeaderValue::from_static(
+            "sscard_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure",
+        )
+    } else {
+        HeaderValue::from_static("sscard_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    }
 }
 
 /// The token of a request: `Authorization: Bearer …` or the session cookie.
-fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -177,6 +436,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                 "请先登录。",
             )
         })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CitizenSession {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CitizenSession>()
+            .cloned()
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "NOT_SIGNED_IN",
+                    "未登录或登录已失效",
+                    "请先以身份证号码和短信验证码登录。",
+                )
+            })
     }
 }
 

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod hardening;
 pub mod pages;
 pub mod problem;
 
 use std::any::Any;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -21,6 +23,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::service::Services;
+pub use hardening::{HttpConfig, Limit, RateLimits};
 use problem::Problem;
 
 /// The largest request body any JSON route accepts.
@@ -32,12 +35,19 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub services: Services,
+    /// The deployment switches read at start-up (e.g. `secure_cookies`).
+    pub config: Arc<HttpConfig>,
 }
 
 /// The whole application: API, pages, static assets, API docs, and the
 /// middleware every request passes.
-pub fn router(services: Services) -> Router {
-    let state = AppState { services };
+pub fn router(services: Services, config: HttpConfig) -> Router {
+    let config = Arc::new(config);
+    let limiter = Arc::new(hardening::RateLimiter::new(config.rate_limits));
+    let state = AppState {
+        services,
+        config: config.clone(),
+    };
     Router::new()
         .merge(api::router())
         .merge(pages::router())
@@ -46,10 +56,16 @@ pub fn router(services: Services) -> Router {
             state.clone(),
             auth::authorize,
         ))
+        .route_layer(middleware::from_fn_with_state(
+            limiter,
+            hardening::rate_limit,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn(hardening::limit_form_bodies))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn(hardening::refuse_cross_site))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(middleware::from_fn(finish_problem))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -59,6 +75,10 @@ pub fn router(services: Services) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(middleware::from_fn_with_state(
+            config,
+            hardening::security_headers,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(

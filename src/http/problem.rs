@@ -153,6 +153,9 @@ impl From<&ServiceError> for Problem {
                 retry_after_seconds,
             } => Self::new(StatusCode::TOO_MANY_REQUESTS, code, "操作过于频繁", detail)
                 .with_retry_after(*retry_after_seconds),
+            ServiceError::Upstream { code, detail } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, "外部服务暂不可用", detail)
+            }
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 Self::new(

@@ -20,6 +20,11 @@ use crate::store::accounts::{
     insert_session, record_account_failure, record_address_failure, revoke_account_sessions,
     revoke_other_sessions, revoke_session, set_disabled, set_password,
 };
+use crate::store::keys::SealedColumn;
+
+mod administration;
+
+pub use administration::{PasswordReset, RolesChange, RolesChanged};
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::minutes(30);
@@ -97,6 +102,9 @@ pub struct AccountView {
     pub disabled: bool,
     pub must_change_password: bool,
     pub totp_enabled: bool,
+    /// Set while sign-in is locked after repeated failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// The signed-in account behind a request.
@@ -155,36 +163,15 @@ impl Services {
                 "用户名须为 3–32 位小写字母、数字或 . _ -。",
             ));
         }
-        let mut roles = Vec::new();
-        for code in &new.roles {
-            match Role::parse(code) {
-                Ok(role) => roles.push(role),
-                Err(e) => errors.push(FieldError::new("roles", e.code(), e.to_string())),
-            }
-        }
-        let employer_uscc = match new.employer_uscc.as_deref().map(Uscc::parse).transpose() {
-            Ok(uscc) => uscc,
-            Err(e) => {
-                errors.push(FieldError::new("employer_uscc", e.code(), e.to_string()));
-                None
-            }
-        };
-        let bank_code = new
-            .bank_code
-            .as_deref()
-            .map(str::trim)
-            .filter(|code| !code.is_empty())
-            .map(str::to_owned);
-        let role_set = if errors.is_empty() {
-            match RoleSet::new(roles, bank_code.is_some(), new.employer_uscc.is_some()) {
-                Ok(set) => Some(set),
-                Err(e) => {
-                    errors.push(role_error(&e));
-                    None
-                }
-            }
-        } else {
-            None
+        let checked = check_roles(
+            &new.roles,
+            new.bank_code.as_deref(),
+            new.employer_uscc.as_deref(),
+            &mut errors,
+        );
+        let (role_set, bank_code, employer_uscc) = match checked {
+            Some((set, bank, employer)) => (Some(set), bank, employer),
+            None => (None, None, None),
         };
         let (Some(username), Some(role_set), true) = (username, role_set, errors.is_empty()) else {
             return Err(invalid("账号信息有误，请修改后重试。", errors));
@@ -216,11 +203,12 @@ impl Services {
                 .unwrap_or_else(|| username.clone()),
             password_hash: hash_password(&initial_password)?,
             must_change_password: true,
-            totp_secret_sealed: totp
-                .as_ref()
-                .map(|(secret, _)| self.keyring().encrypt(secret, totp_aad(&id).as_bytes())),
+            totp_secret_sealed: totp.as_ref().map(|(_, enrollment)| {
+                self.keyring()
+                    .encrypt_str(&enrollment.secret_base32, TOTP_COLUMN.aad(&id).as_bytes())
+            }),
             bank_code,
-            employer_uscc: employer_uscc.map(|uscc| uscc.as_str().to_owned()),
+            employer_uscc,
             disabled: false,
             failed_sign_ins: 0,
             locked_until: None,
@@ -308,15 +296,10 @@ impl Services {
         let totp_ok = match &account.totp_secret_sealed {
             None => true,
             Some(sealed) => {
-                let secret = self
-                    .keyring()
-                    .decrypt(sealed, totp_aad(&account.id).as_bytes())
-                    .map_err(|e| {
-                        ServiceError::Internal(anyhow::anyhow!(
-                            "TOTP secret of an account does not decrypt: {e}"
-                        ))
-                    })?;
-                attempt.totp.is_some_and(|code| check_totp(&secret, code))
+                let secret_base32 = self.open_sealed(sealed, &TOTP_COLUMN.aad(&account.id))?;
+                attempt
+                    .totp
+                    .is_some_and(|code| check_totp(&secret_base32, code))
             }
         };
         if !(password_ok && totp_ok) {
@@ -447,6 +430,48 @@ impl Services {
         token: &str,
         client: &Client,
     ) -> ServiceResult<()> {
+        self.change_password_checked(
+            principal,
+            current_password,
+            new_password,
+            None,
+            token,
+            client,
+        )
+        .await
+    }
+
+    /// [`Services::change_password`] with the new password typed twice (the
+    /// password page): a mismatch is listed together with every other problem.
+    pub async fn change_password_confirmed(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+        repeated_password: &str,
+        token: &str,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        self.change_password_checked(
+            principal,
+            current_password,
+            new_password,
+            Some(repeated_password),
+            token,
+            client,
+        )
+        .await
+    }
+
+    async fn change_password_checked(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+        repeated_password: Option<&str>,
+        token: &str,
+        client: &Client,
+    ) -> ServiceResult<()> {
         let account = self
             .store()
             .account(&principal.account_id)
@@ -472,6 +497,13 @@ impl Services {
                 "new_password",
                 "PASSWORD_UNCHANGED",
                 "新密码不能与当前密码相同。",
+            ));
+        }
+        if repeated_password.is_some_and(|repeated| repeated != new_password) {
+            errors.push(FieldError::new(
+                "repeat_password",
+                "PASSWORD_REPEAT_MISMATCH",
+                "两次输入的新密码不一致。",
             ));
         }
         if !errors.is_empty() {
@@ -565,6 +597,47 @@ fn invalid(detail: &str, errors: Vec<FieldError>) -> ServiceError {
     }
 }
 
+/// Checks role codes and their bindings (bank code, employer USCC; blank
+/// counts as absent), pushing every problem to `errors`. Gives the role set
+/// and the normalised bindings when they are all acceptable.
+fn check_roles(
+    codes: &[String],
+    bank_code: Option<&str>,
+    employer_uscc: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<(RoleSet, Option<String>, Option<String>)> {
+    let before = errors.len();
+    let mut roles = Vec::new();
+    for code in codes {
+        match Role::parse(code) {
+            Ok(role) => roles.push(role),
+            Err(e) => errors.push(FieldError::new("roles", e.code(), e.to_string())),
+        }
+    }
+    let employer_given = employer_uscc.map(str::trim).filter(|uscc| !uscc.is_empty());
+    let employer = match employer_given.map(Uscc::parse).transpose() {
+        Ok(uscc) => uscc.map(|uscc| uscc.as_str().to_owned()),
+        Err(e) => {
+            errors.push(FieldError::new("employer_uscc", e.code(), e.to_string()));
+            None
+        }
+    };
+    let bank = bank_code
+        .map(str::trim)
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned);
+    if roles.len() != codes.len() {
+        return None;
+    }
+    match RoleSet::new(roles, bank.is_some(), employer_given.is_some()) {
+        Ok(set) => (errors.len() == before).then_some((set, bank, employer)),
+        Err(e) => {
+            errors.push(role_error(&e));
+            None
+        }
+    }
+}
+
 fn role_error(error: &AccessError) -> FieldError {
     let field = match error {
         AccessError::BankRequired | AccessError::BankNotAllowed => "bank_code",
@@ -650,20 +723,23 @@ fn principal(account: &AccountRow, roles: RoleSet, expires_at: DateTime<Utc>) ->
 }
 
 fn view(account: &AccountRow) -> AccountView {
+    // In the order of the process (受理, 经办, 反馈, …), not of the codes.
+    let roles: std::collections::BTreeSet<Role> = account
+        .roles
+        .iter()
+        .filter_map(|code| Role::parse(code).ok())
+        .collect();
     AccountView {
         id: account.id.clone(),
         username: account.username.clone(),
         display_name: account.display_name.clone(),
-        roles: account
-            .roles
-            .iter()
-            .filter_map(|code| Role::parse(code).ok())
-            .collect(),
+        roles: roles.into_iter().collect(),
         bank_code: account.bank_code.clone(),
         employer_uscc: account.employer_uscc.clone(),
         disabled: account.disabled,
         must_change_password: account.must_change_password,
         totp_enabled: account.totp_secret_sealed.is_some(),
+        locked_until: account.locked_until.filter(|until| *until > Utc::now()),
     }
 }
 
@@ -672,9 +748,12 @@ fn token_hash(token: &str) -> String {
     sscard_crypto::sm3_hex(token.as_bytes())
 }
 
-fn totp_aad(account_id: &str) -> String {
-    format!("accounts.totp_secret_sealed:{account_id}")
-}
+/// Where TOTP secrets are sealed (their base32 text).
+const TOTP_COLUMN: SealedColumn = SealedColumn {
+    table: "accounts",
+    key: "id",
+    column: "totp_secret_sealed",
+};
 
 /// An argon2id hash of a password ($argon2id$… PHC string).
 fn hash_password(password: &str) -> ServiceResult<String> {
@@ -734,9 +813,13 @@ fn totp_enrollment(secret: &[u8; 20], username: &str) -> ServiceResult<TotpEnrol
     })
 }
 
-/// Checks a 6-digit TOTP code (RFC 6238, 30 s steps, one step of skew).
-fn check_totp(secret: &[u8], code: &str) -> bool {
-    let Ok(totp) = totp_rs::Builder::new().with_secret(secret.to_vec()).build() else {
+/// Checks a 6-digit TOTP code (RFC 6238, 30 s steps, one step of skew)
+/// against a base32 secret.
+fn check_totp(secret_base32: &str, code: &str) -> bool {
+    let Ok(secret) = totp_rs::Secret::try_from_base32(secret_base32) else {
+        return false;
+    };
+    let Ok(totp) = totp_rs::Builder::new().with_secret(secret).build() else {
         return false;
     };
     let code = code.trim();
@@ -784,12 +867,12 @@ mod tests {
 
     #[test]
     fn totp_codes_check_against_their_secret() {
-        let secret = [7u8; 20];
-        let enrollment = totp_enrollment(&secret, "admin").unwrap();
+        let enrollment = totp_enrollment(&[7u8; 20], "admin").unwrap();
+        let other = totp_enrollment(&[8u8; 20], "admin").unwrap();
         let code = current_totp(&enrollment.secret_base32).unwrap();
-        assert!(check_totp(&secret, &code));
-        assert!(!check_totp(&[8u8; 20], &code));
-        assert!(!check_totp(&secret, "12345"));
+        assert!(check_totp(&enrollment.secret_base32, &code));
+        assert!(!check_totp(&other.secret_base32, &code));
+        assert!(!check_totp(&enrollment.secret_base32, "12345"));
         assert!(
             enrollment
                 .otpauth_uri

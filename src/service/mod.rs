@@ -4,13 +4,23 @@
 //! command line all call these; no rule lives in a handler or a template.
 
 pub mod accounts;
+pub mod audit_trail;
 pub mod calendar;
+pub mod citizens;
+pub mod demo;
 pub mod guide;
 pub mod identifiers;
+pub mod import;
+pub mod keys;
+pub mod registry;
+pub mod reveal;
+pub mod sms;
 
 use std::sync::Arc;
 
 use sscard_crypto::Keyring;
+
+pub use keys::KeyStore;
 
 pub use crate::store::audit::Outcome;
 use crate::store::audit::{self, AuditEntry, AuditReport};
@@ -117,6 +127,10 @@ pub enum ServiceError {
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     /// The database cannot be reached right now.
+    /// A service this one depends on (e.g. the SMS provider) failed;
+    /// nothing that depended on it was done.
+    #[error("{detail}")]
+    Upstream { code: &'static str, detail: String },
     #[error("database unavailable: {0}")]
     Unavailable(#[source] StoreError),
     #[error("internal error: {0}")]
@@ -142,7 +156,8 @@ impl ServiceError {
             | Self::Conflict { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::TooManyRequests { code, .. } => code,
+            | Self::TooManyRequests { code, .. }
+            | Self::Upstream { code, .. } => code,
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -155,21 +170,30 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 #[derive(Clone, Debug)]
 pub struct Services {
     store: Store,
-    keyring: Arc<Keyring>,
+    keys: Arc<KeyStore>,
+    /// Where text messages go (see [`sms`]); the simulated outbox unless
+    /// [`Services::with_sms_gateway`] says otherwise.
+    sms: Arc<dyn sms::SmsGateway>,
 }
 
 impl Services {
-    pub fn new(store: Store, keyring: Arc<Keyring>) -> Self {
-        Self { store, keyring }
+    pub fn new(store: Store, keys: Arc<KeyStore>) -> Self {
+        let sms = Arc::new(sms::OutboxGateway::new(store.clone(), Arc::clone(&keys)));
+        Self { store, keys, sms }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The keys that seal personal data at rest and key the blind indexes.
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
+    /// The keys that seal personal data at rest and key the blind indexes,
+    /// as they are now (see [`KeyStore::reload`]).
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keys.keyring()
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
     }
 
     /// Appends one audit entry inside the caller's transaction.

@@ -246,6 +246,42 @@ pub async fn set_disabled(
     Ok(())
 }
 
+/// Binds an account to a cooperating bank and/or an employer (or unbinds it).
+pub async fn set_bindings(
+    tx: &mut Tx,
+    account_id: &str,
+    bank_code: Option<&str>,
+    employer_uscc: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE accounts SET bank_code = $1, employer_uscc = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(bank_code.map(str::to_owned))
+    .bind(employer_uscc.map(str::to_owned))
+    .bind(format_time(now))
+    .bind(account_id.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores an account's sealed TOTP secret.
+pub async fn set_totp_secret(
+    tx: &mut Tx,
+    account_id: &str,
+    totp_secret_sealed: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET totp_secret_sealed = $1, updated_at = $2 WHERE id = $3")
+        .bind(totp_secret_sealed.to_owned())
+        .bind(format_time(now))
+        .bind(account_id.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn record_address_failure(
     tx: &mut Tx,
     client_address: &str,

@@ -376,6 +376,120 @@ fn record(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
+/// What to look for in the trail; every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// The actor exactly as stored, e.g. `account:<uuid>`, `cli:root`, `system`.
+    pub actor: Option<String>,
+    /// The action exactly, e.g. `account.create`.
+    pub action: Option<String>,
+    /// The object's beginning, e.g. `account:` or `calendar:2027`.
+    pub object_prefix: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+/// One page of a search, newest first, and how many entries match in all.
+#[derive(Clone, Debug)]
+pub struct AuditPage {
+    pub total: u64,
+    pub records: Vec<AuditRecord>,
+}
+
+impl Store {
+    /// The entries matching `filter`, newest first (ties in the order of
+    /// their chains), `limit` of them after skipping `offset`.
+    pub async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<AuditPage, StoreError> {
+        let mut conditions = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        // Each `?` of a condition becomes the next placeholder, bound to `value`.
+        let mut condition = |template: &str, value: &str| {
+            let mut sql = String::new();
+            for (i, part) in template.split('?').enumerate() {
+                if i > 0 {
+                    binds.push(value.to_owned());
+                    sql.push_str(&format!("${}", binds.len()));
+                }
+                sql.push_str(part);
+            }
+            conditions.push(sql);
+        };
+        if let Some(from) = filter.from {
+            condition("occurred_at >= ?", &format_time(from));
+        }
+        if let Some(until) = filter.until {
+            condition("occurred_at < ?", &format_time(until));
+        }
+        if let Some(actor) = &filter.actor {
+            condition("actor = ?", actor);
+        }
+        if let Some(action) = &filter.action {
+            condition("action = ?", action);
+        }
+        if let Some(prefix) = &filter.object_prefix {
+            // Portable and exact (LIKE's case rules differ between the engines).
+            condition("SUBSTR(object, 1, LENGTH(?)) = ?", prefix);
+        }
+        if let Some(outcome) = filter.outcome {
+            condition("outcome = ?", outcome.as_str());
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+
+        let count_sql = format!("SELECT COUNT(*) AS total FROM audit_log{where_clause}");
+        let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
+        for value in &binds {
+            count = count.bind(value.clone());
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?.try_get("total")?;
+
+        let page_sql = format!(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM audit_log{} ORDER BY occurred_at DESC, shard DESC, seq DESC LIMIT ${} OFFSET ${}"
+            ),
+            where_clause,
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql));
+        for value in &binds {
+            page = page.bind(value.clone());
+        }
+        let rows = page
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(AuditPage {
+            total: u64::try_from(total).unwrap_or_default(),
+            records: rows.iter().map(record).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Every action code in the trail, in order.
+    pub async fn audit_actions(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT action FROM audit_log ORDER BY action")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("action").map_err(StoreError::from))
+            .collect()
+    }
+}
+
 /// Checks every chain: each row's hash against its content, the sequence
 /// without gaps, each `prev_hash` against the entry before, and the head
 /// against the last entry. Each shard is read in one read-only snapshot,

@@ -9,7 +9,11 @@
 pub mod accounts;
 pub mod audit;
 pub mod calendar;
+pub mod citizens;
+pub mod demo;
 pub mod guide;
+pub mod keys;
+pub mod registry;
 pub mod settings;
 
 use std::path::{Path, PathBuf};

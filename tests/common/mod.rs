@@ -5,6 +5,8 @@
 //! each test then gets its own database, dropped afterwards.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 
 use reqwest::StatusCode;
@@ -134,15 +136,40 @@ impl TestApp {
         Self::spawn_on(TestDb::new().await).await
     }
 
+    /// The server as tests usually want it: production settings, but rate
+    /// limits no test exhausts (tests sign in many times from 127.0.0.1).
+    pub fn test_config() -> sscard::http::HttpConfig {
+        sscard::http::HttpConfig {
+            rate_limits: sscard::http::RateLimits::relaxed(),
+            ..sscard::http::HttpConfig::default()
+        }
+    }
+
     pub async fn spawn_on(db: TestDb) -> Self {
+        Self::spawn_with(db, Self::test_config()).await
+    }
+
+    /// Starts the server with the given web configuration (e.g. the
+    /// production rate limits of `HttpConfig::default()`).
+    pub async fn spawn_with(db: TestDb, config: sscard::http::HttpConfig) -> Self {
         let services = db.services().await;
+        Self::spawn_serving(db, config, services).await
+    }
+
+    /// Starts the server with services prepared by the test (e.g. another
+    /// SMS gateway: `db.services().await.with_sms_gateway(…)`).
+    pub async fn spawn_serving(
+        db: TestDb,
+        config: sscard::http::HttpConfig,
+        services: sscard::service::Services,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let address = listener.local_addr().expect("local address");
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            sscard::server::serve(listener, services, async {
+            sscard::server::serve(listener, services, config, async {
                 let _ = shutdown_rx.await;
             })
             .await
@@ -332,4 +359,119 @@ pub fn valid_uscc() -> String {
     let first17 = "91450221MA5N0A1B2";
     let check = sscard_domain::identifiers::uscc_check_char(first17).expect("check char");
     format!("{first17}{check}")
+}
+
+/// A valid citizen ID number from its first 17 digits.
+pub fn valid_id_number(first17: &str) -> String {
+    let check = sscard_domain::identifiers::id_check_char(first17).expect("17 digits");
+    format!("{first17}{check}")
+}
+
+/// A signed-in citizen for tests.
+pub struct CitizenSignedIn {
+    pub person_id: String,
+    pub id_number: String,
+    pub name: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Registers an insured person of 柳江区 through the registry service,
+    /// with `mobile` on record; gives the person id.
+    pub async fn register_person(
+        &self,
+        id_number: &str,
+        name: &str,
+        mobile: Option<&str>,
+    ) -> String {
+        let services = self.db().services().await;
+        let record = sscard::service::registry::PersonInput {
+            id_number: id_number.to_owned(),
+            name: name.to_owned(),
+            mobile: mobile.map(str::to_owned),
+            address: None,
+            employer_uscc: None,
+            enrolment_region: "450206".to_owned(),
+            enrolment_status: "contributing".to_owned(),
+            enrolment_since: "2015-07-01".to_owned(),
+        }
+        .parse(sscard::clock::today_in_china())
+        .expect("a valid person");
+        services
+            .register_person(&record, &sscard::service::Actor::system())
+            .await
+            .expect("register the person");
+        let index = services.keyring().blind_index(
+            sscard::service::registry::ID_NUMBER_INDEX,
+            record.id_number.as_str(),
+        );
+        let mut conn = services
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .expect("a connection");
+        sscard::store::registry::person_by_index(&mut conn, &index)
+            .await
+            .expect("look the person up")
+            .expect("the person is registered")
+            .id
+    }
+
+    /// The simulated SMS outbox, newest first: (masked number, text).
+    pub async fn sms_outbox(&self) -> Vec<(String, String)> {
+        self.db()
+            .services()
+            .await
+            .sms_outbox(&sscard::service::Actor::system())
+            .await
+            .expect("the simulated outbox")
+            .into_iter()
+            .map(|message| (message.mobile_masked, message.text))
+            .collect()
+    }
+
+    /// Registers a person with a mobile number, asks for a one-time code,
+    /// reads it from the simulated outbox and signs in.
+    pub async fn citizen(&self, first17: &str, name: &str) -> CitizenSignedIn {
+        let id_number = valid_id_number(first17);
+        let person_id = self
+            .register_person(&id_number, name, Some("13877212345"))
+            .await;
+        let (status, body) = self
+            .post_json(
+                "/api/v1/citizen/otp",
+                &serde_json::json!({ "id_number": id_number, "name": name }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let (_, text) = self.sms_outbox().await.into_iter().next().expect("an SMS");
+        let code = otp_in(&text).expect("a code in the SMS");
+        let (status, body) = self
+            .post_json(
+                "/api/v1/citizen/session",
+                &serde_json::json!({ "id_number": id_number, "name": name, "code": code }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        CitizenSignedIn {
+            person_id,
+            id_number,
+            name: name.to_owned(),
+            token: body["token"].as_str().expect("a token").to_owned(),
+        }
+    }
+}
+
+/// The 6-digit code in an SMS text.
+pub fn otp_in(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.windows(6).enumerate().find_map(|(i, window)| {
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 6).copied();
+        (window.iter().all(char::is_ascii_digit)
+            && !before.is_some_and(|c| c.is_ascii_digit())
+            && !after.is_some_and(|c| c.is_ascii_digit()))
+        .then(|| window.iter().collect())
+    })
 }

@@ -8,3 +8,4 @@ pub mod calendar;
 pub mod guide;
 pub mod identifiers;
 pub mod mask;
+pub mod registry;

@@ -1,5 +1,10 @@
 //! Server-rendered Chinese pages. They call the same services as the API.
 
+mod admin;
+mod audit;
+mod registry;
+pub mod staff;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -18,6 +23,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(guide_page))
         .route("/static/style.css", get(stylesheet))
+        .merge(staff::router())
+        .merge(admin::router())
+        .merge(audit::router())
+        .merge(registry::router())
 }
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");

@@ -1,0 +1,83 @@
+//! Every column that holds a sealed (encrypted) value, for re-encryption.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, Tx};
+
+/// A column of sealed values, found by a text key column.
+#[derive(Clone, Copy, Debug)]
+pub struct SealedColumn {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub column: &'static str,
+}
+
+impl SealedColumn {
+    /// The associated data a value of this column is sealed with:
+    /// `table.column:<row key>`, so a value copied to another row or column
+    /// does not open.
+    pub fn aad(&self, key: &str) -> String {
+        format!("{}.{}:{key}", self.table, self.column)
+    }
+}
+
+/// Every sealed column of the schema. A new sealed column must be listed
+/// here, or `sscard keys rotate` would leave it under an old key.
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    SealedColumn {
+        table: "accounts",
+        key: "id",
+        column: "totp_secret_sealed",
+    },
+    super::citizens::OUTBOX_MOBILE_COLUMN,
+    super::citizens::OUTBOX_TEXT_COLUMN,
+    super::registry::ID_NUMBER_SEALED,
+    super::registry::MOBILE_SEALED,
+    super::registry::ADDRESS_SEALED,
+    super::registry::BANK_ACCOUNT_SEALED,
+];
+
+/// The next page of (key, sealed value) after `after`, in key order.
+pub async fn sealed_page(
+    store: &Store,
+    column: &SealedColumn,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let SealedColumn { table, key, column } = column;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {key} AS row_key, {column} AS sealed FROM {table} \
+         WHERE {column} IS NOT NULL AND {key} > $1 ORDER BY {key} LIMIT $2"
+    )))
+    .bind(after.to_owned())
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("row_key")?, row.try_get("sealed")?)))
+        .collect()
+}
+
+/// Replaces one sealed value if it is still `old`; returns whether it did.
+pub async fn reseal(
+    tx: &mut Tx,
+    column: &SealedColumn,
+    key: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let SealedColumn {
+        table,
+        key: key_column,
+        column,
+    } = column;
+    let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET {column} = $1 WHERE {key_column} = $2 AND {column} = $3"
+    )))
+    .bind(new.to_owned())
+    .bind(key.to_owned())
+    .bind(old.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
