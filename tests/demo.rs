@@ -353,3 +353,70 @@ async fn serve_demo_prints_the_accounts_once_and_then_says_the_database_is_not_e
     assert!(printed_accounts(&again).is_empty(), "{again}");
     assert_eq!(count(&db, "accounts").await, 7);
 }
+
+/// The staff page shows a demo card's two states and its history, masked.
+#[tokio::test]
+async fn a_clerk_sees_a_demo_cards_two_states_and_history_masked() {
+    let app = TestApp::spawn().await;
+    app.db()
+        .services()
+        .await
+        .seed_demo(DEFAULT_SEED, &sscard::service::Actor::system())
+        .await
+        .expect("seed the demo data");
+    // A demo card in use: both applications past their first state.
+    let card_numbers = strings(
+        app.db(),
+        "SELECT c.card_number FROM cards c JOIN card_events e ON e.card_id = c.id \
+         WHERE c.financial_state = 'active' \
+         GROUP BY c.card_number HAVING COUNT(*) >= 1 ORDER BY c.card_number",
+    )
+    .await;
+    let card_number = card_numbers
+        .first()
+        .expect("a demo card with history")
+        .clone();
+    let clerk = app
+        .staff("window.demo", &["acceptor", "processor", "feedback"])
+        .await;
+    let response = app
+        .client
+        .post(app.url("/staff/cards"))
+        .header("cookie", format!("sscard_session={}", clerk.token))
+        .form(&[("query", card_number.to_lowercase())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("社保应用状态") && html.contains("金融应用状态"),
+        "{html}"
+    );
+    let masked = format!("{}****", &card_number[..5]);
+    assert!(html.contains(&masked), "the card number is shown masked");
+    assert!(!html.contains(&card_number), "never the full card number");
+    let history_rows = html
+        .split("<tbody>")
+        .last()
+        .unwrap()
+        .split("</tbody>")
+        .next()
+        .unwrap()
+        .matches("<tr>")
+        .count();
+    assert!(
+        history_rows >= 1,
+        "the history is listed: {history_rows} rows"
+    );
+    assert!(
+        html.contains(">已激活</span>"),
+        "the financial state with its label"
+    );
+    // No full ID number (17 digits and a check character) anywhere on the page.
+    let chars: Vec<char> = html.chars().collect();
+    let full_id = chars.windows(18).any(|w| {
+        w[..17].iter().all(char::is_ascii_digit) && (w[17].is_ascii_digit() || w[17] == 'X')
+    });
+    assert!(!full_id, "the page shows no full ID number");
+}
