@@ -81,3 +81,48 @@ pub async fn reseal(
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SEALED_COLUMNS;
+
+    /// Every `*_sealed` column the migrations create is listed for
+    /// re-encryption, so `sscard keys rotate` leaves none under an old key.
+    #[test]
+    fn every_sealed_column_of_the_schema_is_listed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("the migrations folder") {
+            let sql = std::fs::read_to_string(entry.expect("an entry").path()).expect("a file");
+            let mut table = String::new();
+            for line in sql.lines() {
+                let line = line.trim();
+                if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                    table = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                } else if let Some(column) = line
+                    .split_whitespace()
+                    .next()
+                    .filter(|word| word.ends_with("_sealed") && !line.starts_with("--"))
+                {
+                    found.push((table.clone(), column.to_owned()));
+                }
+            }
+        }
+        assert!(
+            found.len() >= 7,
+            "the scan sees the sealed columns: {found:?}"
+        );
+        for (table, column) in found {
+            assert!(
+                SEALED_COLUMNS
+                    .iter()
+                    .any(|sealed| sealed.table == table && sealed.column == column),
+                "{table}.{column} is sealed but not in SEALED_COLUMNS"
+            );
+        }
+    }
+}
