@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod calendar;
+pub mod case;
 pub mod guide;
 pub mod identifiers;
 pub mod mask;
