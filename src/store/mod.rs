@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod calendar;
 pub mod citizens;
 pub mod demo;
@@ -55,6 +56,10 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(
+        "this database was migrated by a newer sscard (schema version {applied}; this binary knows up to {known}): run the newer sscard, or restore a backup made with this version"
+    )]
+    SchemaTooNew { applied: i64, known: i64 },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt ({what}): {reason}")]
@@ -177,10 +182,40 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
-    /// Applies every pending embedded migration.
+    /// Applies every pending embedded migration, each in its own
+    /// transaction. A database migrated by a newer sscard is refused before
+    /// anything is touched.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        if let Some(applied) = self.schema_version().await? {
+            let known = known_schema_version();
+            if applied > known {
+                return Err(StoreError::SchemaTooNew { applied, known });
+            }
+        }
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The highest migration applied to this database, if any.
+    pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        let exists_sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let exists: i64 =
+            sqlx::Row::try_get(&sqlx::query(exists_sql).fetch_one(&self.pool).await?, "n")?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get::<Option<i64>, _>(&row, "version")?)
     }
 
     pub fn backend(&self) -> Backend {
@@ -211,6 +246,11 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The highest migration this binary carries.
+pub fn known_schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
