@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::server;
 use crate::service::accounts::NewAccount;
@@ -36,6 +35,17 @@ pub struct Cli {
         default_value = "data/keys.json"
     )]
     pub key_file: PathBuf,
+
+    /// Log lines on standard error: `text` (human-readable) or `json` (one
+    /// object per line, with the request id). The level: `SSCARD_LOG`.
+    #[arg(
+        long,
+        global = true,
+        env = "SSCARD_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -78,6 +88,19 @@ pub enum Command {
             requires = "sms_url"
         )]
         sms_key: Option<crate::service::sms::SmsKey>,
+        /// Client address ranges (CIDR, comma-separated) that may read
+        /// /metrics without a token: the peer address of the connection.
+        #[arg(
+            long,
+            env = "SSCARD_METRICS_ALLOW",
+            value_delimiter = ',',
+            default_value = "127.0.0.1/32,::1/128"
+        )]
+        metrics_allow: Vec<crate::http::metrics::AddressRange>,
+        /// A bearer token (16 characters or more) that opens /metrics from
+        /// any address. A secret: prefer the environment variable.
+        #[arg(long, env = "SSCARD_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<crate::http::metrics::MetricsToken>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -102,6 +125,23 @@ pub enum Command {
     /// Demo data: seed an empty database, or export generated import files.
     #[command(subcommand)]
     Demo(crate::cli_data::DemoCommand),
+    /// Online backup of the embedded SQLite database (and its blob store)
+    /// into a new directory with a checksummed manifest; servers keep
+    /// running. Not the data key file: back that up separately. PostgreSQL:
+    /// see docs/operations.md.
+    Backup {
+        /// The new backup directory (must not exist).
+        dir: PathBuf,
+    },
+    /// Restore a backup made by `sscard backup` into the database named by
+    /// --database-url, after checking every file against the manifest.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+        /// Overwrite an existing database (stop every server on it first).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,7 +214,7 @@ pub enum AuditCommand {
 /// Parses the command line, runs it, and turns failures into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    crate::logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,15 +237,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("SSCARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = DatabaseUrl::parse(&cli.database_url)?;
     match cli.command {
@@ -216,6 +247,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             sms_url,
             sms_key,
+            metrics_allow,
+            metrics_token,
         } => {
             let services = server::prepare(&database_url, &cli.key_file)
                 .await?
@@ -235,6 +268,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let config = crate::http::HttpConfig {
                 secure_cookies,
+                metrics_allow,
+                metrics_token,
                 ..crate::http::HttpConfig::default()
             };
             server::serve(listener, services, config, server::shutdown_signal()).await?;
@@ -259,6 +294,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             services.store().close().await;
             result?;
         }
+        Command::Backup { dir } => crate::cli_backup::backup(&database_url, &dir).await?,
+        Command::Restore { dir, force } => crate::cli_backup::restore(&database_url, &dir, force)?,
         Command::Demo(command) => {
             crate::cli_data::demo(
                 command,

@@ -7,11 +7,13 @@
 //! `sscard` command.
 
 pub mod cli;
+pub mod cli_backup;
 pub mod cli_data;
 pub mod clock;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod logging;
 pub mod server;
 pub mod service;
 pub mod store;

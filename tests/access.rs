@@ -16,6 +16,9 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
     const ANY_ACCOUNT: &[&str] = &[];
     let access = match (method, path) {
         ("GET", "/healthz" | "/readyz")
+        // Public to the router: the handler admits allowed addresses (the
+        // test client's 127.0.0.1 by default) or the metrics token.
+        | ("GET", "/metrics")
         | (
             "GET",
             "/api/v1/guide" | "/api/v1/guide/versions" | "/api/v1/guide/versions/{version}",

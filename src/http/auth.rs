@@ -144,6 +144,8 @@ fn is_public_read(route: &str) -> bool {
             | "/signin"
             | "/static/style.css"
             | "/api/openapi.json"
+            // The handler itself admits only allowed addresses or the token.
+            | "/metrics"
             | "/api/docs"
             | "/api/v1/guide"
             | "/api/v1/guide/versions"

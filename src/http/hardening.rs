@@ -65,7 +65,7 @@ static CROSS_ORIGIN_OPENER_POLICY: HeaderName =
 
 /// What the web layer needs to know about its deployment, read once at
 /// start-up and passed to [`super::router`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// The site is reached over HTTPS (directly or through a TLS-terminating
     /// proxy): session cookies get the `Secure` attribute and every answer
@@ -74,6 +74,24 @@ pub struct HttpConfig {
     pub secure_cookies: bool,
     /// Per-client request budgets of the routes in [`LIMITED_ROUTES`].
     pub rate_limits: RateLimits,
+    /// The client address ranges that may read `/metrics` without a token.
+    /// From `--metrics-allow` / `SSCARD_METRICS_ALLOW`; this host only
+    /// (`127.0.0.1/32,::1/128`) by default.
+    pub metrics_allow: Vec<super::metrics::AddressRange>,
+    /// The bearer token that opens `/metrics` from any address. From
+    /// `--metrics-token` / `SSCARD_METRICS_TOKEN`; none by default.
+    pub metrics_token: Option<super::metrics::MetricsToken>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            rate_limits: RateLimits::default(),
+            metrics_allow: super::metrics::AddressRange::loopback(),
+            metrics_token: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod hardening;
+pub mod metrics;
 pub mod pages;
 pub mod problem;
 
@@ -43,6 +44,8 @@ pub struct AppState {
 /// middleware every request passes.
 pub fn router(services: Services, config: HttpConfig) -> Router {
     let config = Arc::new(config);
+    // Before the first request is counted.
+    metrics::install();
     let limiter = Arc::new(hardening::RateLimiter::new(config.rate_limits));
     let state = AppState {
         services,
@@ -52,6 +55,7 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
         .merge(api::router())
         .merge(pages::router())
         .merge(api::docs())
+        .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -60,6 +64,7 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
             limiter,
             hardening::rate_limit,
         ))
+        .route_layer(middleware::from_fn(metrics::record_request))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -82,20 +87,26 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
-                // Only the path: query strings could carry personal data.
-                let request_id = request
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<Body>| {
+                    // Only the path: query strings could carry personal data.
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                // One access line per answer (status, latency) at info level,
+                // inside the request span and so with its request id.
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }

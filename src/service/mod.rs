@@ -15,6 +15,7 @@ pub mod keys;
 pub mod registry;
 pub mod reveal;
 pub mod sms;
+pub mod stats;
 
 use std::sync::Arc;
 

@@ -42,6 +42,25 @@ pub fn sm3_hex(data: &[u8]) -> String {
     hex::encode(sm3(data))
 }
 
+/// SM3 of everything `reader` yields, as lowercase hex; streams, so a large
+/// file (a database backup) is never held in memory.
+///
+/// # Errors
+///
+/// Reading fails.
+pub fn sm3_hex_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {
+    let mut hasher = Sm3::new();
+    let mut buffer = vec![0_u8; 64 * 1024];
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// HMAC (GB/T 15852.2-2012, RFC 2104) with the SM3 hash: a keyed 256-bit
 /// message authentication code of `data` under `key` (any length).
 #[must_use]

@@ -107,7 +107,9 @@ pub async fn request_otp(
     let answer = state
         .services
         .request_otp(&request.id_number, &request.name, &client)
-        .await?;
+        .await
+        .inspect(|_| crate::http::metrics::otp_request(true))
+        .inspect_err(|_| crate::http::metrics::otp_request(false))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(OtpRequested {

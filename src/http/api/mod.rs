@@ -114,6 +114,7 @@ pub fn docs() -> Router<AppState> {
         registry::card,
         registry::person_lookup,
         registry::reveal,
+        crate::http::metrics::metrics,
     ),
     modifiers(&BearerAuth),
     components(schemas(super::problem::Problem, crate::service::FieldError)),
@@ -128,6 +129,7 @@ pub fn docs() -> Router<AppState> {
         (name = "citizen", description = "办事群众登录（短信验证码）"),
         (name = "sms", description = "短信（演示发件箱）"),
         (name = "registry", description = "持卡人与社会保障卡查询"),
+        (name = "metrics", description = "运行指标（Prometheus）"),
     )
 )]
 pub struct ApiDoc;

@@ -88,7 +88,9 @@ pub async fn sign_in(
             &client,
             Channel::Api,
         )
-        .await?;
+        .await
+        .inspect(|_| crate::http::metrics::sign_in(true))
+        .inspect_err(|_| crate::http::metrics::sign_in(false))?;
     Ok((
         StatusCode::CREATED,
         Json(SignInResponse {

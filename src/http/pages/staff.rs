@@ -180,6 +180,8 @@ async fn sign_in(
         .services
         .sign_in(&attempt, &client, Channel::Page)
         .await
+        .inspect(|_| crate::http::metrics::sign_in(true))
+        .inspect_err(|_| crate::http::metrics::sign_in(false))
     {
         Ok(signed_in) => {
             let mut response = see_other(if signed_in.principal.must_change_password {

@@ -1,0 +1,253 @@
+//! `GET /metrics`: the Prometheus text, its access rules, labels without
+//! identifiers; and the JSON log format of the binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestDb, valid_id_number};
+use reqwest::StatusCode;
+use sscard::http::metrics::{AddressRange, MetricsToken};
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    response.text().await.unwrap()
+}
+
+/// The value of one series line (`name{labels} value`), if present.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+}
+
+/// The sum of every series of a family.
+fn family_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+const HEALTH_OK: &str = r#"sscard_http_requests_total{method="GET",route="/healthz",status="200"}"#;
+
+#[tokio::test]
+async fn metrics_show_requests_pool_and_domain_figures() {
+    let app = TestApp::spawn().await;
+    // The recorder is process-wide (other tests count too): compare deltas.
+    let before = value(&scrape(&app).await, HEALTH_OK).unwrap_or(0.0);
+    for _ in 0..3 {
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    }
+    let text = scrape(&app).await;
+    let after = value(&text, HEALTH_OK).expect("the health probe is counted");
+    assert!(after - before >= 3.0, "{before} -> {after}");
+    assert!(
+        text.contains("# TYPE sscard_http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"sscard_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="0.005"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"le="+Inf"}"#));
+    assert!(text.contains(r#"sscard_build_info{version=""#));
+    let open = value(&text, r#"sscard_db_pool_connections{state="open"}"#).expect("pool gauge");
+    assert!(open >= 1.0, "{text}");
+    assert!(value(&text, r#"sscard_db_pool_connections{state="idle"}"#).is_some());
+    assert_eq!(value(&text, "sscard_persons"), Some(0.0));
+    assert_eq!(family_sum(&text, "sscard_cards_by_social_state"), 0.0);
+    assert!(value(&text, "sscard_audit_entries").is_some());
+
+    // Two cardholders, one with a card.
+    let first = valid_id_number("45022119800101123");
+    let second = valid_id_number("45022119850202234");
+    app.register_person(&first, "张三", None).await;
+    app.register_person(&second, "李四", None).await;
+    let services = app.db().services().await;
+    let card = sscard::service::registry::CardInput {
+        card_number: "M00000001".to_owned(),
+        card_identification_code: "450200D15600000500000000000000A1".to_owned(),
+        issuing_area_code: "450200".to_owned(),
+        spec_version: "3.00".to_owned(),
+        issue_date: "20240315".to_owned(),
+        expiry_date: "20340314".to_owned(),
+        holder_id_number: first.clone(),
+        bank_code: "ICBC".to_owned(),
+        bank_account: None,
+        social_state: None,
+        financial_state: None,
+    }
+    .parse()
+    .expect("a valid card");
+    services
+        .register_card(&card, &sscard::service::Actor::system())
+        .await
+        .expect("register the card");
+    app.staff("metrics.admin", &["admin"]).await;
+
+    let text = scrape(&app).await;
+    assert_eq!(value(&text, "sscard_persons"), Some(2.0), "{text}");
+    assert_eq!(family_sum(&text, "sscard_cards_by_social_state"), 1.0);
+    assert_eq!(family_sum(&text, "sscard_cards_by_financial_state"), 1.0);
+    assert!(value(&text, "sscard_accounts").unwrap() >= 1.0);
+    assert!(value(&text, "sscard_audit_entries").unwrap() >= 4.0);
+    assert!(
+        value(&text, r#"sscard_sign_ins_total{outcome="succeeded"}"#).unwrap() >= 1.0,
+        "{text}"
+    );
+    for id_number in [&first, &second] {
+        assert!(!text.contains(id_number.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn labels_hold_route_templates_never_identifiers() {
+    let app = TestApp::spawn().await;
+    let admin = app.staff("metrics.clerk", &["acceptor"]).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/cards/A12345678"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let text = scrape(&app).await;
+    assert!(
+        text.contains(
+            r#"sscard_http_requests_total{method="GET",route="/api/v1/cards/{card_number}",status="404"}"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("A12345678"), "no card number in the metrics");
+}
+
+fn restricted(token: Option<&str>) -> sscard::http::HttpConfig {
+    sscard::http::HttpConfig {
+        metrics_allow: vec!["10.0.0.0/8".parse::<AddressRange>().unwrap()],
+        metrics_token: token.map(|t| MetricsToken::new(t).unwrap()),
+        ..TestApp::test_config()
+    }
+}
+
+#[tokio::test]
+async fn other_addresses_need_the_token() {
+    let token = "scrape-token-0123456789";
+    let app = TestApp::spawn_with(TestDb::new().await, restricted(Some(token))).await;
+    let refused = app.get("/metrics").await;
+    common::assert_problem(refused, StatusCode::FORBIDDEN, "METRICS_FORBIDDEN").await;
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-token-9876543210")
+        .send()
+        .await
+        .unwrap();
+    common::assert_problem(wrong, StatusCode::FORBIDDEN, "METRICS_FORBIDDEN").await;
+    let allowed = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert!(allowed.text().await.unwrap().contains("sscard_persons"));
+
+    // Without a configured token, only the address range opens it.
+    let app = TestApp::spawn_with(TestDb::new().await, restricted(None)).await;
+    let refused = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    common::assert_problem(refused, StatusCode::FORBIDDEN, "METRICS_FORBIDDEN").await;
+}
+
+#[tokio::test]
+async fn json_logs_are_json_lines_with_the_request_id() {
+    let db = TestDb::new().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sscard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SSCARD_DATABASE_URL", db.url())
+        .env("SSCARD_KEY_FILE", db.key_file())
+        .env("SSCARD_LOG_FORMAT", "json")
+        .env("SSCARD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sscard serve");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let next_line = |seen: &mut Vec<serde_json::Value>, deadline: Instant| {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(wait).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        seen.push(json.clone());
+        Some(json)
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let address = loop {
+        let line = next_line(&mut seen, deadline).expect("the serving line");
+        if let Some(address) = line["fields"]["address"].as_str() {
+            break address.to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let id_number = valid_id_number("45022119900307251");
+    let response = client
+        .post(format!("http://{address}/api/v1/identifiers/check"))
+        .header("x-request-id", "log-test-request-1")
+        .json(&serde_json::json!({"id_number": id_number}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "log-test-request-1");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let access = loop {
+        let Some(line) = next_line(&mut seen, deadline) else {
+            let _ = child.kill();
+            panic!("no access line with the request id: {seen:#?}");
+        };
+        if line["span"]["request_id"] == "log-test-request-1" {
+            break line;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(access["level"], "INFO", "{access}");
+    assert_eq!(access["span"]["path"], "/api/v1/identifiers/check");
+    assert_eq!(access["fields"]["status"], 200, "{access}");
+    assert!(
+        access["spans"].as_array().is_some_and(|spans| spans
+            .iter()
+            .any(|s| s["request_id"] == "log-test-request-1")),
+        "{access}"
+    );
+    let all = serde_json::to_string(&seen).unwrap();
+    assert!(!all.contains(&id_number), "no ID number in the logs");
+}
