@@ -13,8 +13,8 @@ use sscard_domain::access::{
 };
 use sscard_domain::identifiers::Uscc;
 
+use super::commit;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services};
-use crate::store::StoreError;
 use crate::store::accounts::{
     AccountRow, SessionRow, address_failures, clear_account_failures, insert_account,
     insert_session, record_account_failure, record_address_failure, revoke_account_sessions,
@@ -582,11 +582,6 @@ impl Services {
                 detail: format!("没有用户名为“{username}”的账号。"),
             })
     }
-}
-
-async fn commit(tx: crate::store::Tx) -> ServiceResult<()> {
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }
 
 fn invalid(detail: &str, errors: Vec<FieldError>) -> ServiceError {

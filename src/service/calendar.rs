@@ -149,7 +149,7 @@ impl Services {
             },
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        super::commit(tx).await?;
         tracing::info!(
             year = year.year,
             replaced,

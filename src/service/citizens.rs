@@ -44,6 +44,7 @@ use sscard_domain::identifiers::{IdNumber, MobileNumber};
 use sscard_domain::registry::PersonName;
 
 use super::accounts::Client;
+use super::commit;
 use super::registry::ID_NUMBER_INDEX;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services};
 use crate::store::citizens::{
@@ -665,11 +666,6 @@ fn invalid(errors: Vec<FieldError>) -> ServiceError {
         detail: "填写内容有误，请按提示修改后重试。".to_owned(),
         errors,
     }
-}
-
-async fn commit(tx: Tx) -> ServiceResult<()> {
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }
 
 fn seconds(duration: Duration) -> u64 {

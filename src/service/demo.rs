@@ -93,7 +93,7 @@ impl Services {
             serde_json::json!({ "seed": seed, "persons": persons, "cards": cards }),
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        super::commit(tx).await?;
 
         let mut accounts = Vec::new();
         for spec in account_specs(&generator) {

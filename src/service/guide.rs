@@ -120,7 +120,7 @@ impl Services {
             },
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        super::commit(tx).await?;
         tracing::info!(
             version = guide.version,
             actor = actor.as_str(),

@@ -506,7 +506,7 @@ impl Services {
             )
             .await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        super::commit(tx).await?;
         Ok(())
     }
 

@@ -106,7 +106,7 @@ impl Services {
             }),
         )
         .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        super::commit(tx).await?;
         Ok(report)
     }
 
@@ -134,7 +134,7 @@ impl Services {
                     report.resealed += 1;
                 }
             }
-            tx.commit().await.map_err(crate::store::StoreError::from)?;
+            super::commit(tx).await?;
         }
         Ok(report)
     }

@@ -248,3 +248,9 @@ impl Services {
 pub async fn verify_audit(store: &Store) -> ServiceResult<AuditReport> {
     Ok(audit::verify(store).await?)
 }
+
+/// Commits a use case's transaction; a failed commit changes nothing.
+pub(crate) async fn commit(tx: Tx) -> ServiceResult<()> {
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

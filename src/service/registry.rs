@@ -67,6 +67,7 @@ use sscard_domain::registry::{
 };
 
 use super::accounts::Principal;
+use super::commit;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services};
 use crate::clock::today_in_china;
 use crate::store::keys::SealedColumn;
@@ -1684,9 +1685,4 @@ fn unique_to_conflict(error: StoreError, conflict: impl FnOnce() -> ServiceError
         StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => conflict(),
         _ => error.into(),
     }
-}
-
-async fn commit(tx: Tx) -> ServiceResult<()> {
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }

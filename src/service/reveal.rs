@@ -10,7 +10,6 @@ use sscard_domain::identifiers::CardNumber;
 use super::accounts::{Client, Principal};
 use super::registry::parse_reason;
 use super::{FieldError, Outcome, ServiceError, ServiceResult, Services};
-use crate::store::StoreError;
 use crate::store::registry::{
     ADDRESS_SEALED, BANK_ACCOUNT_SEALED, ID_NUMBER_SEALED, MOBILE_SEALED, card_by_number,
     person_by_id,
@@ -157,7 +156,7 @@ impl Services {
             }),
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        super::commit(tx).await?;
         Ok(revealed)
     }
 }

@@ -27,9 +27,9 @@ use serde::Serialize;
 use sscard_domain::identifiers::MobileNumber;
 
 use super::{Actor, KeyStore, Outcome, ServiceError, ServiceResult, Services};
+use crate::store::Store;
 pub use crate::store::citizens::{OUTBOX_MOBILE_COLUMN, OUTBOX_TEXT_COLUMN};
 use crate::store::citizens::{OutboxRow, insert_outbox, recent_outbox};
-use crate::store::{Store, StoreError};
 
 /// The future a gateway's `send` returns.
 pub type SmsFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SmsError>> + Send + 'a>>;
@@ -386,7 +386,7 @@ impl Services {
             serde_json::json!({ "messages": messages.len() }),
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        super::commit(tx).await?;
         Ok(messages)
     }
 }
