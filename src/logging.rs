@@ -28,6 +28,21 @@ pub const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
 pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("SSCARD_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    install(format, filter);
+}
+
+/// Installs the global subscriber with the filter `level` (`EnvFilter`
+/// syntax), as resolved by [`crate::config`] from `[logging] level` /
+/// `SSCARD_LOG`; the default filter if it does not parse (the configuration
+/// has checked it already).
+pub fn init_with(format: LogFormat, level: &str) {
+    let filter = EnvFilter::builder()
+        .parse(level)
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    install(format, filter);
+}
+
+fn install(format: LogFormat, filter: EnvFilter) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
