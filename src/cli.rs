@@ -1,12 +1,12 @@
 //! The `sscard` command: `serve` is one verb among the operator's tools.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::config::{Config, GlobalFlags, ServerFlags};
 use crate::server;
 use crate::service::accounts::NewAccount;
 use crate::service::{Actor, ServiceError, Services};
@@ -17,35 +17,37 @@ use crate::store::{DatabaseUrl, Store};
 #[derive(Debug, Parser)]
 #[command(name = "sscard", version, about, long_about = None)]
 pub struct Cli {
-    /// Database URL: sqlite://PATH (embedded) or postgres://USER@HOST:PORT/DB.
-    #[arg(
-        long,
-        global = true,
-        env = "SSCARD_DATABASE_URL",
-        default_value = "sqlite://data/sscard.db"
-    )]
-    pub database_url: String,
+    /// The configuration file (sscard.toml) read below the SSCARD_*
+    /// environment variables and the flags [env: SSCARD_CONFIG; default:
+    /// none, no file is read]. See docs/configuration.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH (embedded) or postgres://USER@HOST:PORT/DB
+    /// [file: database.url; env: SSCARD_DATABASE_URL; default:
+    /// sqlite://data/sscard.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
 
     /// The data key file (SM4 keys sealing personal data). Generated on the
-    /// first start of a new database; back it up separately.
-    #[arg(
-        long,
-        global = true,
-        env = "SSCARD_KEY_FILE",
-        default_value = "data/keys.json"
-    )]
-    pub key_file: PathBuf,
+    /// first start of a new database; back it up separately [file:
+    /// keys.file; env: SSCARD_KEY_FILE; default: data/keys.json].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Where uploaded scans (materials) are kept, sealed with the data key.
+    /// Several nodes on one PostgreSQL need a shared directory [file:
+    /// blobs.dir; env: SSCARD_BLOB_DIR; default: blobs/ beside the SQLite
+    /// file, or beside the key file].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub blob_dir: Option<PathBuf>,
 
     /// Log lines on standard error: `text` (human-readable) or `json` (one
-    /// object per line, with the request id). The level: `SSCARD_LOG`.
-    #[arg(
-        long,
-        global = true,
-        env = "SSCARD_LOG_FORMAT",
-        value_enum,
-        default_value_t = crate::logging::LogFormat::Text
-    )]
-    pub log_format: crate::logging::LogFormat,
+    /// object per line, with the request id) [file: logging.format; env:
+    /// SSCARD_LOG_FORMAT; default: text]. The level: logging.level /
+    /// SSCARD_LOG.
+    #[arg(long, global = true, value_name = "text|json")]
+    pub log_format: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -55,18 +57,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the web server (JSON API, pages, API docs).
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SSCARD_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// The site is reached over HTTPS (directly or through a
-        /// TLS-terminating proxy): session cookies get `Secure` and answers
-        /// carry Strict-Transport-Security. 1/true/yes or 0/false/no.
-        #[arg(
-            long,
-            env = "SSCARD_SECURE_COOKIES",
-            value_parser = clap::builder::BoolishValueParser::new()
-        )]
-        secure_cookies: bool,
+        #[command(flatten)]
+        settings: ServerFlags,
         /// Fill an EMPTY database with demo cardholders of 柳江区, their cards
         /// and one staff account per role (initial passwords printed once).
         #[arg(long)]
@@ -74,36 +66,13 @@ pub enum Command {
         /// The seed of the demo data (with --demo).
         #[arg(long, default_value_t = crate::demo::DEFAULT_SEED, requires = "demo")]
         seed: u64,
-        /// The SMS provider (or intranet SMS relay) one-time codes are posted
-        /// to, http:// or https://. Without it SMS is simulated: messages go
-        /// to the log and to an outbox administrators can read.
-        #[arg(long, env = "SSCARD_SMS_URL", requires = "sms_key")]
-        sms_url: Option<String>,
-        /// The SMS provider's API key, sent as `Authorization: Bearer <key>`.
-        /// A secret: prefer the environment variable to the command line.
-        #[arg(
-            long,
-            env = "SSCARD_SMS_KEY",
-            hide_env_values = true,
-            requires = "sms_url"
-        )]
-        sms_key: Option<crate::service::sms::SmsKey>,
-        /// Client address ranges (CIDR, comma-separated) that may read
-        /// /metrics without a token: the peer address of the connection.
-        #[arg(
-            long,
-            env = "SSCARD_METRICS_ALLOW",
-            value_delimiter = ',',
-            default_value = "127.0.0.1/32,::1/128"
-        )]
-        metrics_allow: Vec<crate::http::metrics::AddressRange>,
-        /// A bearer token (16 characters or more) that opens /metrics from
-        /// any address. A secret: prefer the environment variable.
-        #[arg(long, env = "SSCARD_METRICS_TOKEN", hide_env_values = true)]
-        metrics_token: Option<crate::http::metrics::MetricsToken>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// The effective configuration (defaults, sscard.toml, SSCARD_*
+    /// variables, flags).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The service guide (办事指南).
     #[command(subcommand)]
     Guide(GuideCommand),
@@ -141,6 +110,18 @@ pub enum Command {
         /// Overwrite an existing database (stop every server on it first).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration `sscard serve` would use, as TOML, each value
+    /// followed by where it came from (default, file, env, flag); secrets
+    /// are shown as "<hidden>". Checks every value; reads no database.
+    Print {
+        /// The server flags to take into account, as `serve` would.
+        #[command(flatten)]
+        settings: ServerFlags,
     },
 }
 
@@ -214,7 +195,21 @@ pub enum AuditCommand {
 /// Parses the command line, runs it, and turns failures into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::logging::init(cli.log_format);
+    let config = match Config::load(
+        &cli.global_flags(),
+        cli.command.server_flags(),
+        &crate::config::process_env,
+    ) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(crate::config::EXIT_CONFIG);
+        }
+    };
+    crate::logging::init_with(config.log_format.value, &config.log_level.value);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -225,7 +220,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -237,22 +232,48 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let database_url = DatabaseUrl::parse(&cli.database_url)?;
+impl Cli {
+    /// The global flags, the highest layer of [`Config`].
+    pub fn global_flags(&self) -> GlobalFlags {
+        GlobalFlags {
+            config: self.config.clone(),
+            database_url: self.database_url.clone(),
+            key_file: self.key_file.clone(),
+            blob_dir: self.blob_dir.clone(),
+            log_format: self.log_format.clone(),
+        }
+    }
+}
+
+impl Command {
+    /// The server flags, for the commands that use the server settings.
+    pub fn server_flags(&self) -> Option<&ServerFlags> {
+        match self {
+            Command::Serve { settings, .. }
+            | Command::Config(ConfigCommand::Print { settings }) => Some(settings),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `cli` with its effective configuration ([`Config::load`]).
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let database_url = config.database_url.value.clone();
+    let key_file = config.key_file.value.clone();
+    let blob_dir = config.blob_dir.value.clone();
     match cli.command {
-        Command::Serve {
-            listen,
-            secure_cookies,
-            demo,
-            seed,
-            sms_url,
-            sms_key,
-            metrics_allow,
-            metrics_token,
-        } => {
-            let services = server::prepare(&database_url, &cli.key_file)
+        Command::Serve { demo, seed, .. } => {
+            let Some(settings) = config.server else {
+                anyhow::bail!("the server settings were not resolved");
+            };
+            let listen = settings.listen.value;
+            let secure_cookies = settings.secure_cookies.value;
+            let services = server::prepare(&database_url, &key_file)
                 .await?
-                .with_sms_settings(sms_url.as_deref(), sms_key)?;
+                .with_blob_store(std::sync::Arc::new(crate::blobs::FsBlobStore::new(
+                    blob_dir.clone(),
+                )))
+                .with_sms_settings(settings.sms_url.value.as_deref(), settings.sms_key.value)?;
             if demo {
                 crate::cli_data::seed_and_print(&services, seed, &operator()).await?;
             }
@@ -266,13 +287,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "sscard is serving: open http://{}/ (API docs at /api/docs)",
                 listener.local_addr()?
             );
-            let config = crate::http::HttpConfig {
+            let http = crate::http::HttpConfig {
                 secure_cookies,
-                metrics_allow,
-                metrics_token,
+                metrics_allow: settings.metrics_allow.value,
+                metrics_token: settings.metrics_token.value,
                 ..crate::http::HttpConfig::default()
             };
-            server::serve(listener, services, config, server::shutdown_signal()).await?;
+            server::serve(listener, services, http, server::shutdown_signal()).await?;
             tracing::info!("sscard stopped");
         }
         Command::Migrate => {
@@ -283,23 +304,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 database_url.redacted()
             );
         }
-        Command::Guide(command) => guide(&database_url, &cli.key_file, command).await?,
-        Command::Calendar(command) => calendar(&database_url, &cli.key_file, command).await?,
-        Command::Keys(KeysCommand::Rotate) => rotate_keys(&database_url, &cli.key_file).await?,
-        Command::User(command) => user(&database_url, &cli.key_file, command).await?,
+        Command::Config(ConfigCommand::Print { .. }) => print!("{}", config.to_toml()),
+        Command::Guide(command) => guide(&database_url, &key_file, command).await?,
+        Command::Calendar(command) => calendar(&database_url, &key_file, command).await?,
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(&database_url, &key_file).await?,
+        Command::User(command) => user(&database_url, &key_file, command).await?,
         Command::Audit(command) => audit(&database_url, command).await?,
         Command::Import(command) => {
-            let services = server::prepare(&database_url, &cli.key_file).await?;
+            let services = server::prepare(&database_url, &key_file).await?;
             let result = crate::cli_data::import(&services, command, &operator()).await;
             services.store().close().await;
             result?;
         }
-        Command::Backup { dir } => crate::cli_backup::backup(&database_url, &dir).await?,
-        Command::Restore { dir, force } => crate::cli_backup::restore(&database_url, &dir, force)?,
+        Command::Backup { dir } => {
+            crate::cli_backup::backup(&database_url, &blob_dir, &dir).await?;
+        }
+        Command::Restore { dir, force } => {
+            crate::cli_backup::restore(&database_url, &blob_dir, &dir, force)?;
+        }
         Command::Demo(command) => {
             crate::cli_data::demo(
                 command,
-                server::prepare(&database_url, &cli.key_file),
+                server::prepare(&database_url, &key_file),
                 &operator(),
             )
             .await?;

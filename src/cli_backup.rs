@@ -61,7 +61,11 @@ struct ManifestFile {
 ///
 /// The database is PostgreSQL or in memory, DIR exists, or reading or
 /// writing fails.
-pub async fn backup(database_url: &DatabaseUrl, target: &Path) -> anyhow::Result<()> {
+pub async fn backup(
+    database_url: &DatabaseUrl,
+    blob_dir: &Path,
+    target: &Path,
+) -> anyhow::Result<()> {
     if database_url.backend() == Backend::Postgres {
         bail!("{POSTGRES_REFUSAL}");
     }
@@ -88,7 +92,7 @@ pub async fn backup(database_url: &DatabaseUrl, target: &Path) -> anyhow::Result
             .with_context(|| format!("cannot remove the leftover {}", staging.display()))?;
     }
     fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    let result = write_backup(database_url, &db_file, &staging).await;
+    let result = write_backup(database_url, blob_dir, &staging).await;
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(error) => {
@@ -124,7 +128,7 @@ pub async fn backup(database_url: &DatabaseUrl, target: &Path) -> anyhow::Result
 
 async fn write_backup(
     database_url: &DatabaseUrl,
-    db_file: &Path,
+    blob_dir: &Path,
     staging: &Path,
 ) -> anyhow::Result<Manifest> {
     let store = Store::connect(database_url)
@@ -146,10 +150,8 @@ async fn write_backup(
     let schema_version = snapshot?;
     // Blobs are copied after the snapshot: a blob is stored before the row
     // that names it commits, so every blob the snapshot refers to is here.
-    if let Some(blobs) = db_file.parent().map(|p| p.join(BLOBS_DIR))
-        && blobs.is_dir()
-    {
-        copy_tree(&blobs, &staging.join(BLOBS_DIR))?;
+    if blob_dir.is_dir() {
+        copy_tree(blob_dir, &staging.join(BLOBS_DIR))?;
     }
     let mut files = Vec::new();
     for relative in list_files(staging)? {
@@ -186,7 +188,12 @@ async fn write_backup(
 ///
 /// The backup is incomplete, damaged or newer than this binary, the target
 /// exists without `force`, or writing fails.
-pub fn restore(database_url: &DatabaseUrl, source: &Path, force: bool) -> anyhow::Result<()> {
+pub fn restore(
+    database_url: &DatabaseUrl,
+    blob_dir: &Path,
+    source: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
     if database_url.backend() == Backend::Postgres {
         bail!("{POSTGRES_REFUSAL}");
     }
@@ -210,7 +217,7 @@ pub fn restore(database_url: &DatabaseUrl, source: &Path, force: bool) -> anyhow
         _ => PathBuf::from("."),
     };
     let has_blobs = manifest.files.iter().any(|f| f.path.starts_with("blobs/"));
-    let blobs_target = dir.join(BLOBS_DIR);
+    let blobs_target = blob_dir.to_path_buf();
     if has_blobs && !force && blobs_target.exists() {
         bail!(
             "目标材料目录 {} 已存在，未做任何改动；确认要覆盖请加 --force (the blob store {} already exists; nothing was changed: add --force to overwrite)",
@@ -266,7 +273,10 @@ pub fn restore(database_url: &DatabaseUrl, source: &Path, force: bool) -> anyhow
                 .with_context(|| format!("cannot replace {}", blobs_target.display()))?;
         }
         fs::rename(&staging, &blobs_target)?;
-        sync_dir(&dir)?;
+        match blobs_target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
+            _ => sync_dir(Path::new("."))?,
+        }
     }
     println!(
         "已从 {} 恢复数据库到 {}：结构版本 {}，备份于 {}，材料文件 {} 个 (restored the backup of {} with schema version {} and {} blobs)。",

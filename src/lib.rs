@@ -4,12 +4,14 @@
 //! Layers (see `docs/ARCHITECTURE.md`): [`sscard_domain`] holds the pure
 //! rules; [`service`] the use cases; [`store`] the persistence on SQLite or
 //! PostgreSQL; [`http`] the JSON API and the Chinese pages; [`cli`] the
-//! `sscard` command.
+//! `sscard` command; [`config`] its layered configuration.
 
+pub mod blobs;
 pub mod cli;
 pub mod cli_backup;
 pub mod cli_data;
 pub mod clock;
+pub mod config;
 pub mod demo;
 pub mod http;
 pub mod import;

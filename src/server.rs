@@ -27,12 +27,27 @@ pub async fn prepare(database_url: &DatabaseUrl, key_file: &Path) -> anyhow::Res
         .await
         .context("cannot migrate the database")?;
     let keys = open_keys(&store, key_file).await?;
-    let services = Services::new(store, Arc::new(keys));
+    let blob_dir = default_blob_dir(database_url, key_file);
+    let services = Services::new(store, Arc::new(keys))
+        .with_blob_store(Arc::new(crate::blobs::FsBlobStore::new(blob_dir)));
     services
         .seed_reference_data()
         .await
         .context("cannot load the shipped guide and calendar")?;
     Ok(services)
+}
+
+/// Where uploaded scans are kept by default: the `blobs` folder beside the
+/// SQLite database file (so `sscard backup` takes it along), or beside the
+/// key file for PostgreSQL.
+pub fn default_blob_dir(database_url: &DatabaseUrl, key_file: &Path) -> std::path::PathBuf {
+    let beside = database_url
+        .sqlite_path()
+        .and_then(|db| db.parent().map(Path::to_path_buf))
+        .or_else(|| key_file.parent().map(Path::to_path_buf))
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    beside.join(crate::cli_backup::BLOBS_DIR)
 }
 
 /// Opens the data key file. A new database may get a newly generated key

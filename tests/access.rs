@@ -11,7 +11,8 @@ use reqwest::{Method, StatusCode};
 
 /// Who may call a route: `None` = anyone; otherwise the roles (an empty list
 /// = any signed-in account, even before the initial password is changed;
-/// [`CITIZEN`] = a signed-in citizen, whom no staff route admits).
+/// [`CITIZEN`] = a signed-in citizen, whom no staff route admits; a list
+/// holding [`CITIZEN`] and roles = a citizen or an account with one of them).
 fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>> {
     const ANY_ACCOUNT: &[&str] = &[];
     let access = match (method, path) {
@@ -34,7 +35,9 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
             "/api/v1/identifiers/check"
             | "/api/v1/session"
             | "/api/v1/citizen/otp"
-            | "/api/v1/citizen/session",
+            | "/api/v1/citizen/session"
+            // 办理进度查询: number, ID number and name must all match.
+            | "/api/v1/progress",
         ) => None,
         ("GET" | "DELETE", "/api/v1/session") | ("POST", "/api/v1/session/password") => {
             Some(ANY_ACCOUNT)
@@ -61,8 +64,32 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         ("POST", "/api/v1/cards/{card_number}/reveal") => {
             Some(&["acceptor", "processor", "feedback"][..])
         }
-        ("POST", "/api/v1/persons/lookup") => {
+        // The workbench's queue counts are for bureau staff.
+        ("POST", "/api/v1/persons/lookup") | ("GET", "/api/v1/applications/queues") => {
             Some(&["acceptor", "processor", "feedback", "supervisor", "admin"][..])
+        }
+        // The activation case: the cardholder applies online and the 受理岗
+        // enters walk-in and posted applications …
+        ("POST", "/api/v1/applications" | "/api/v1/applications/precheck" | "/api/v1/uploads") => {
+            Some(&["acceptor", CITIZEN][..])
+        }
+        // … the cardholder reads their own cases and scans, bureau staff all …
+        ("GET", "/api/v1/applications" | "/api/v1/applications/{application_no}")
+        | ("GET", "/api/v1/uploads/{upload_id}") => Some(
+            &[
+                "acceptor",
+                "processor",
+                "feedback",
+                "supervisor",
+                "admin",
+                CITIZEN,
+            ][..],
+        ),
+        // … and the window clerks act (each action's step role is the
+        // domain's, tested in applications_matrix.rs), the cardholder
+        // supplements.
+        ("POST", "/api/v1/applications/{application_no}/{action}") => {
+            Some(&["acceptor", "processor", "feedback", CITIZEN][..])
         }
         _ => return None,
     };
@@ -88,6 +115,9 @@ fn concrete(path: &str) -> String {
         .replace("{year}", "2026")
         .replace("{username}", "nobody")
         .replace("{card_number}", "A12345678")
+        .replace("{application_no}", "SQ-20261127-000001")
+        .replace("{action}", "accept")
+        .replace("{upload_id}", "5f0c8a52-3f7c-4d35-9d0e-2b1f4f6c9a01")
 }
 
 #[tokio::test]

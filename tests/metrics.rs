@@ -107,6 +107,27 @@ async fn metrics_show_requests_pool_and_domain_figures() {
     for id_number in [&first, &second] {
         assert!(!text.contains(id_number.as_str()));
     }
+    assert_eq!(family_sum(&text, "sscard_cases_by_state"), 0.0);
+    assert_eq!(value(&text, "sscard_cases_overdue"), Some(0.0));
+
+    // A posted application that arrived on 2026-09-30 is past its
+    // acceptance step's due date, whenever this test runs later.
+    let acceptor = app.staff("metrics.acceptor", &["acceptor"]).await;
+    let mut form = common::cases::window_form(&first, "张三", "M00000001");
+    form["channel"] = serde_json::json!("express");
+    form["inbound_waybill"] = serde_json::json!("EMS1234567890");
+    form["received_at"] = serde_json::json!("2026-09-30T10:00:00+08:00");
+    let (status, body) = app
+        .post_as(&acceptor.token, "/api/v1/applications", &form)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, r#"sscard_cases_by_state{state="submitted"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "sscard_cases_overdue"), Some(1.0), "{text}");
 }
 
 #[tokio::test]

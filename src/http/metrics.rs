@@ -209,6 +209,22 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
             .map(|(l, n)| (l.as_str(), *n))
             .collect::<Vec<_>>(),
     );
+    let cases = labelled("state", &counts.cases_by_state);
+    gauge(
+        &mut text,
+        "sscard_cases_by_state",
+        "Activation cases (办件) by state: submitted (受理), awaiting_supplement (补正), awaiting_processing (经办), awaiting_feedback (反馈), completed, refused.",
+        &cases
+            .iter()
+            .map(|(l, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut text,
+        "sscard_cases_overdue",
+        "Running cases whose current step is past its due date (working-day calendar, Asia/Shanghai).",
+        &[("", counts.overdue_cases)],
+    );
     gauge(
         &mut text,
         "sscard_accounts",

@@ -74,7 +74,7 @@ impl Services {
 
     /// The calendar covering `start` and as many following years as
     /// `working_days` can reach.
-    async fn working_calendar(
+    pub(crate) async fn working_calendar(
         &self,
         start: NaiveDate,
         working_days: u32,

@@ -6,12 +6,16 @@
 pub mod accounts;
 pub mod audit_trail;
 pub mod calendar;
+pub mod cases;
+pub mod citizen_forms;
 pub mod citizens;
 pub mod demo;
+pub mod e_certificate;
 pub mod guide;
 pub mod identifiers;
 pub mod import;
 pub mod keys;
+pub mod progress;
 pub mod registry;
 pub mod reveal;
 pub mod sms;
@@ -167,6 +171,10 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// Where uploaded scans are kept unless configured: beside the key file
+/// (`data/blobs` for the default `data/keys.json`); see [`crate::server::prepare`].
+pub const DEFAULT_BLOB_DIR: &str = "data/blobs";
+
 /// The use cases over one store; cheap to clone into every request.
 #[derive(Clone, Debug)]
 pub struct Services {
@@ -175,12 +183,39 @@ pub struct Services {
     /// Where text messages go (see [`sms`]); the simulated outbox unless
     /// [`Services::with_sms_gateway`] says otherwise.
     sms: Arc<dyn sms::SmsGateway>,
+    /// The basic e-certificate library (see [`e_certificate`]).
+    e_certificates: Arc<dyn e_certificate::ECertificateLibrary>,
+    /// Where uploaded scans are kept (see [`crate::blobs`]).
+    blobs: Arc<dyn crate::blobs::BlobStore>,
 }
 
 impl Services {
     pub fn new(store: Store, keys: Arc<KeyStore>) -> Self {
         let sms = Arc::new(sms::OutboxGateway::new(store.clone(), Arc::clone(&keys)));
-        Self { store, keys, sms }
+        let e_certificates = Arc::new(e_certificate::RegistryECertificates::new(
+            store.clone(),
+            Arc::clone(&keys),
+        ));
+        let blobs = Arc::new(crate::blobs::FsBlobStore::new(DEFAULT_BLOB_DIR));
+        Self {
+            store,
+            keys,
+            sms,
+            e_certificates,
+            blobs,
+        }
+    }
+
+    /// Keeps uploaded scans in `blobs` from now on.
+    #[must_use]
+    pub fn with_blob_store(mut self, blobs: Arc<dyn crate::blobs::BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
+    /// The blob store of uploaded scans.
+    pub fn blob_store(&self) -> &Arc<dyn crate::blobs::BlobStore> {
+        &self.blobs
     }
 
     pub fn store(&self) -> &Store {

@@ -434,7 +434,7 @@ pub fn parse_civil_date(input: &str) -> Option<NaiveDate> {
         .filter(|date| (1900..=2200).contains(&chrono::Datelike::year(date)))
 }
 
-fn field<T, E>(
+pub(crate) fn field<T, E>(
     errors: &mut Vec<FieldError>,
     name: &str,
     result: Result<T, E>,
@@ -475,11 +475,11 @@ fn date_field(
     date
 }
 
-fn blank_to_none(value: Option<&str>) -> Option<&str> {
+pub(crate) fn blank_to_none(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-fn invalid(detail: &str, errors: Vec<FieldError>) -> ServiceError {
+pub(crate) fn invalid(detail: &str, errors: Vec<FieldError>) -> ServiceError {
     ServiceError::Invalid {
         code: "VALIDATION_FAILED",
         detail: detail.to_owned(),
@@ -1509,7 +1509,7 @@ fn parse_sex(code: &str) -> ServiceResult<Sex> {
     }
 }
 
-fn parse_social(code: &str) -> ServiceResult<SocialSecurityState> {
+pub(crate) fn parse_social(code: &str) -> ServiceResult<SocialSecurityState> {
     SocialSecurityState::parse(code).map_err(|_| corrupt("cards.social_state", code))
 }
 
@@ -1517,7 +1517,7 @@ fn parse_financial(code: &str) -> ServiceResult<FinancialState> {
     FinancialState::parse(code).map_err(|_| corrupt("cards.financial_state", code))
 }
 
-fn corrupt(what: &str, value: &str) -> ServiceError {
+pub(crate) fn corrupt(what: &str, value: &str) -> ServiceError {
     ServiceError::Internal(
         StoreError::Corrupt {
             what: what.to_owned(),

@@ -14,6 +14,10 @@ pub struct DomainCounts {
     pub cards_by_social_state: Vec<(String, i64)>,
     /// Cards by financial (bank account) state code.
     pub cards_by_financial_state: Vec<(String, i64)>,
+    /// Cases (办件) by state code.
+    pub cases_by_state: Vec<(String, i64)>,
+    /// Running cases past their step's due date.
+    pub overdue_cases: i64,
 }
 
 impl Services {
@@ -36,7 +40,13 @@ impl Services {
             .await
             .map_err(StoreError::from)
         };
+        let (cases_by_state, overdue_cases) = {
+            let mut conn = pool.acquire().await.map_err(StoreError::from)?;
+            crate::store::cases::count_by_state(&mut conn, crate::clock::today_in_china()).await?
+        };
         Ok(DomainCounts {
+            cases_by_state,
+            overdue_cases,
             persons: count("persons").await?,
             accounts: count("accounts").await?,
             audit_entries: count("audit_log").await?,

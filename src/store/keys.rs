@@ -35,6 +35,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     super::registry::MOBILE_SEALED,
     super::registry::ADDRESS_SEALED,
     super::registry::BANK_ACCOUNT_SEALED,
+    super::cases::FORM_SEALED,
 ];
 
 /// The next page of (key, sealed value) after `after`, in key order.

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod calendar;
+pub mod cases;
 pub mod citizens;
 pub mod demo;
 pub mod guide;
@@ -101,7 +102,7 @@ impl DatabaseUrl {
     }
 
     /// The SQLite file path, for SQLite URLs other than in-memory ones.
-    fn sqlite_path(&self) -> Option<PathBuf> {
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self
             .url
             .strip_prefix("sqlite://")

@@ -133,11 +133,11 @@ const CARD_COLUMNS: &str = "id, card_number, card_identification_code, issuing_a
      spec_version, issue_date, expiry_date, person_id, bank_code, bank_account_sealed, \
      bank_account_masked, social_state, financial_state, created_at, updated_at";
 
-fn format_date(date: NaiveDate) -> String {
+pub(crate) fn format_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| StoreError::Corrupt {
         what: format!("date `{text}`"),
         reason: e.to_string(),

@@ -1,12 +1,14 @@
 //! The JSON API under `/api/v1`, and its OpenAPI document.
 
 mod accounts;
+pub mod applications;
 mod audit;
 mod calendar;
 mod citizen;
 mod guide;
 mod health;
 mod identifiers;
+mod progress;
 mod registry;
 mod session;
 
@@ -64,6 +66,31 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/cards/{card_number}", get(registry::card))
         .route("/api/v1/persons/lookup", post(registry::person_lookup))
         .route("/api/v1/cards/{card_number}/reveal", post(registry::reveal))
+        .route(
+            "/api/v1/applications",
+            post(applications::submit).get(applications::list),
+        )
+        .route(
+            "/api/v1/applications/precheck",
+            post(applications::precheck),
+        )
+        .route("/api/v1/applications/queues", get(applications::queues))
+        .route(
+            "/api/v1/applications/{application_no}",
+            get(applications::get_one),
+        )
+        .route(
+            "/api/v1/applications/{application_no}/{action}",
+            post(applications::act),
+        )
+        .route(
+            "/api/v1/uploads",
+            post(applications::upload).layer(axum::extract::DefaultBodyLimit::max(
+                applications::UPLOAD_BODY_LIMIT,
+            )),
+        )
+        .route("/api/v1/uploads/{upload_id}", get(applications::download))
+        .route("/api/v1/progress", post(progress::query))
 }
 
 /// `/api/openapi.json` and the Swagger UI at `/api/docs`, both served from
@@ -114,6 +141,15 @@ pub fn docs() -> Router<AppState> {
         registry::card,
         registry::person_lookup,
         registry::reveal,
+        applications::submit,
+        applications::precheck,
+        applications::list,
+        applications::queues,
+        applications::get_one,
+        applications::act,
+        applications::upload,
+        applications::download,
+        progress::query,
         crate::http::metrics::metrics,
     ),
     modifiers(&BearerAuth),
@@ -129,6 +165,7 @@ pub fn docs() -> Router<AppState> {
         (name = "citizen", description = "办事群众登录（短信验证码）"),
         (name = "sms", description = "短信（演示发件箱）"),
         (name = "registry", description = "持卡人与社会保障卡查询"),
+        (name = "applications", description = "办件：申请、受理、经办、反馈"),
         (name = "metrics", description = "运行指标（Prometheus）"),
     )
 )]
