@@ -164,15 +164,26 @@ async fn a_new_clerk_signs_in_replaces_the_initial_password_and_reaches_the_work
     assert!(processor.contains("审查与决定") && processor.contains("1 个工作日"));
     let feedback = texts(&client, "#role-feedback").await.join("");
     assert!(feedback.contains("颁证与送达") && feedback.contains("业务反馈单"));
-    assert!(
-        client
-            .find_all(Locator::Css(
-                "#role-acceptor a, #role-processor a, #role-feedback a"
-            ))
-            .await
-            .unwrap()
-            .is_empty(),
-        "work that is not open yet has no links"
+    // Each step's work leads to its queue of cases.
+    let mut links = Vec::new();
+    for link in client
+        .find_all(Locator::Css(
+            "#role-acceptor a, #role-processor a, #role-feedback a",
+        ))
+        .await
+        .unwrap()
+    {
+        links.push(link.attr("href").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        links,
+        [
+            "/cases?queue=submitted",
+            "/cases/new",
+            "/cases?queue=awaiting_processing",
+            "/cases?queue=awaiting_feedback"
+        ],
+        "the work of each step opens its queue"
     );
     let nav = texts(&client, "header nav").await.join("");
     assert!(nav.contains("李明（clerk.li）"), "{nav}");

@@ -8,6 +8,9 @@
 //! (everything else) answer as a browser needs: an anonymous or expired
 //! session is sent to `/signin` (303), an account that must still change its
 //! initial password to `/password`, and a missing role gets a Chinese page.
+//! On the cardholder's pages ([`Access::Citizen`], under `/my`) an anonymous
+//! or expired visitor is sent to `/my/signin` instead, and a staff session
+//! gets a page saying these pages are the cardholder's.
 //!
 //! Two kinds of people sign in: staff, bank and employer accounts
 //! ([`Session`]), and citizens ([`CitizenSession`], [`Access::Citizen`]).
@@ -49,6 +52,10 @@ pub enum Access {
     /// handlers take [`CitizenSession`] and narrow every look-up to
     /// `principal.person_id`.
     Citizen,
+    /// A signed-in citizen (their own cases only) or an account holding one
+    /// of these roles: the case routes, where a cardholder applies and
+    /// supplements and staff do the rest. Handlers take [`CallerSession`].
+    CitizenOrRoles(&'static [Role]),
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
@@ -65,6 +72,8 @@ const BUREAU_STAFF: &[Role] = &[
 /// The window clerks who handle a cardholder in person and may reveal a
 /// full identifier (audited).
 const WINDOW_CLERKS: &[Role] = &[Role::Acceptor, Role::Processor, Role::Feedback];
+/// The 受理岗, who enters walk-in and posted applications.
+const ACCEPTORS: &[Role] = &[Role::Acceptor];
 /// Bureau staff and cooperating bank tellers (who see only their bank's cards).
 const CARD_READERS: &[Role] = &[
     Role::Acceptor,
@@ -88,8 +97,16 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             | "/api/v1/session"
             | "/api/v1/citizen/otp"
             | "/api/v1/citizen/session"
+            // 办理进度查询: all three of number, ID number and name must
+            // match; rate-limited.
+            | "/api/v1/progress"
+            | "/progress"
             // The sign-in page's form.
-            | "/signin",
+            | "/signin"
+            // 网上办理: the cardholder's sign-in page asks for the SMS code,
+            // then signs in with it (both rate-limited).
+            | "/my/signin/code"
+            | "/my/signin",
         ) => Public,
         ("GET" | "DELETE", "/api/v1/session")
         | ("POST", "/api/v1/session/password")
@@ -119,7 +136,12 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
         // The audit trail, as JSON and as the 审计日志 page.
         ("GET", "/api/v1/audit" | "/audit") => Roles(AUDIT_READERS),
         // Citizens: a one-time code by SMS (public, above), then their own session.
-        ("GET" | "DELETE", "/api/v1/citizen/session") => Access::Citizen,
+        ("GET" | "DELETE", "/api/v1/citizen/session")
+        // Pages: 网上办理 — the cardholder's own cases, the online form, the
+        // supplement after a one-time notice, their own scans, signing out.
+        | ("GET", "/my" | "/my/cases/{application_no}" | "/my/uploads/{upload_id}")
+        | ("GET" | "POST", "/my/apply")
+        | ("POST", "/my/cases/{application_no}/supplement" | "/my/signout") => Access::Citizen,
         // The workbench: every signed-in account, password changed.
         ("GET", "/workbench") => Roles(ANY_ROLE),
         // The card registry: look-ups (a bank teller's are scoped to their bank).
@@ -128,7 +150,32 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             Roles(BUREAU_STAFF)
         }
         // 查看完整信息: a full identifier, with a reason, audited.
-        ("POST", "/api/v1/cards/{card_number}/reveal") => Roles(WINDOW_CLERKS),
+        ("POST", "/api/v1/cards/{card_number}/reveal")
+        // Pages: 办件 — the actions on a case; the domain checks each
+        // action's role against the case's step.
+        | ("POST", "/cases/{application_no}/{action}") => Roles(WINDOW_CLERKS),
+        // The activation case: a cardholder applies online, the 受理岗
+        // enters walk-in and posted applications; the domain checks each
+        // action's role against the case's step.
+        ("POST", "/api/v1/applications" | "/api/v1/applications/precheck" | "/api/v1/uploads") => {
+            Access::CitizenOrRoles(ACCEPTORS)
+        }
+        ("GET", "/api/v1/applications" | "/api/v1/applications/{application_no}")
+        | ("GET", "/api/v1/uploads/{upload_id}") => Access::CitizenOrRoles(BUREAU_STAFF),
+        ("POST", "/api/v1/applications/{application_no}/{action}") => {
+            Access::CitizenOrRoles(WINDOW_CLERKS)
+        }
+        ("GET", "/api/v1/applications/queues")
+        // Pages: 办件 — the queues, a case and its scans.
+        | (
+            "GET",
+            "/cases"
+            | "/cases/find"
+            | "/cases/{application_no}"
+            | "/cases/{application_no}/materials/{code}",
+        ) => Roles(BUREAU_STAFF),
+        // Pages: 办件 — the window entry of a walk-in's or a posted form.
+        ("GET" | "POST", "/cases/new") => Roles(ACCEPTORS),
         _ => return None,
     };
     Some(access)
@@ -142,6 +189,8 @@ fn is_public_read(route: &str) -> bool {
             | "/readyz"
             | "/"
             | "/signin"
+            | "/my/signin"
+            | "/progress"
             | "/static/style.css"
             | "/api/openapi.json"
             // The handler itself admits only allowed addresses or the token.
@@ -232,6 +281,9 @@ enum Denial {
     /// The token names no open session (expired, signed out, disabled), or
     /// the sessions could not be checked.
     Session(ServiceError),
+    /// As [`Denial::Session`], for a citizen token on a citizen route (a
+    /// page sends the person to the citizen sign-in page).
+    CitizenSession(ServiceError),
     /// The initial password must be changed first.
     PasswordChangeRequired,
     /// The account lacks every role the route needs.
@@ -259,6 +311,14 @@ async fn check(
     } else {
         Denial::NotSignedIn
     })?;
+    if matches!(access, Access::CitizenOrRoles(_)) && is_citizen_token(&token) {
+        let principal = state
+            .services
+            .authenticate_citizen(&token)
+            .await
+            .map_err(Denial::Session)?;
+        return Ok(Some(SignedIn::Citizen(CitizenSession { principal, token })));
+    }
     // The kind of token, by its prefix, before any look-up.
     match (citizen_route, is_citizen_token(&token)) {
         (true, false) => return Err(Denial::CitizensOnly),
@@ -268,7 +328,7 @@ async fn check(
                 .services
                 .authenticate_citizen(&token)
                 .await
-                .map_err(Denial::Session)?;
+                .map_err(Denial::CitizenSession)?;
             return Ok(Some(SignedIn::Citizen(CitizenSession { principal, token })));
         }
         (false, false) => {}
@@ -278,7 +338,7 @@ async fn check(
         .authenticate(&token)
         .await
         .map_err(Denial::Session)?;
-    if let Access::Roles(roles) = access {
+    if let Access::Roles(roles) | Access::CitizenOrRoles(roles) = access {
         if principal.must_change_password {
             return Err(Denial::PasswordChangeRequired);
         }
@@ -323,7 +383,7 @@ impl Denial {
                 "无权办理",
                 "此功能仅限工作人员使用。",
             ),
-            Denial::Session(error) => Problem::from(error),
+            Denial::Session(error) | Denial::CitizenSession(error) => Problem::from(error),
             Denial::PasswordChangeRequired => Problem::new(
                 StatusCode::FORBIDDEN,
                 "PASSWORD_CHANGE_REQUIRED",
@@ -352,6 +412,20 @@ impl Denial {
                 response
             }
             Denial::PasswordChangeRequired => pages::see_other("/password"),
+            // The cardholder's pages: sign in by SMS code first.
+            Denial::CitizenNotSignedIn => pages::see_other("/my/signin"),
+            Denial::CitizenSession(ServiceError::Unauthorized { .. }) => {
+                let mut response = pages::see_other("/my/signin?notice=expired");
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, clear_session_cookie(secure_cookies));
+                response
+            }
+            Denial::CitizensOnly => pages::denied_page(
+                StatusCode::FORBIDDEN,
+                "此页面供办事群众本人使用",
+                "您当前以工作人员账号登录。网上办理页面须由持卡人本人以身份证号码和短信验证码登录；工作人员请在工作台办理。如需以持卡人身份办理，请先退出工作人员账号，再打开“网上办理”登录。",
+            ),
             Denial::RoleNotPermitted(roles) => {
                 pages::denied_page(StatusCode::FORBIDDEN, "无权办理", &roles_only(roles))
             }
@@ -455,6 +529,48 @@ impl<S: Send + Sync> FromRequestParts<S> for CitizenSession {
                     "NOT_SIGNED_IN",
                     "未登录或登录已失效",
                     "请先以身份证号码和短信验证码登录。",
+                )
+            })
+    }
+}
+
+/// Whoever a [`Access::CitizenOrRoles`] route let through.
+#[derive(Clone, Debug)]
+pub enum CallerSession {
+    Citizen(CitizenSession),
+    Staff(Session),
+}
+
+impl CallerSession {
+    /// The caller as the case use cases see it.
+    pub fn case_caller(&self) -> crate::service::cases::CaseCaller<'_> {
+        match self {
+            Self::Citizen(session) => {
+                crate::service::cases::CaseCaller::Citizen(&session.principal)
+            }
+            Self::Staff(session) => crate::service::cases::CaseCaller::Staff(&session.principal),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerSession {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(session) = parts.extensions.get::<Session>() {
+            return Ok(Self::Staff(session.clone()));
+        }
+        parts
+            .extensions
+            .get::<CitizenSession>()
+            .cloned()
+            .map(Self::Citizen)
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "NOT_SIGNED_IN",
+                    "未登录或登录已失效",
+                    "请先登录。",
                 )
             })
     }

@@ -222,7 +222,10 @@ pub const LIMITED_ROUTES: &[(&str, &str, Budget)] = &[
     ("POST", "/signin", Budget::SignIn),
     ("POST", "/api/v1/citizen/otp", Budget::CitizenCode),
     ("POST", "/api/v1/citizen/session", Budget::CitizenCode),
+    ("POST", "/my/signin/code", Budget::CitizenCode),
+    ("POST", "/my/signin", Budget::CitizenCode),
     ("POST", "/api/v1/progress", Budget::ProgressQuery),
+    ("POST", "/progress", Budget::ProgressQuery),
     ("POST", "/api/v1/identifiers/check", Budget::IdentifierCheck),
 ];
 

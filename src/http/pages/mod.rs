@@ -2,6 +2,9 @@
 
 mod admin;
 mod audit;
+mod cases;
+mod citizen;
+mod progress;
 mod registry;
 pub mod staff;
 
@@ -27,6 +30,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(audit::router())
         .merge(registry::router())
+        .merge(progress::router())
+        .merge(cases::router())
+        .merge(citizen::router())
 }
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");

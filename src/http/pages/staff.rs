@@ -79,6 +79,13 @@ impl Fields {
             .map(|(_, value)| value.clone())
             .collect()
     }
+
+    /// Every field, in the order posted.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
 }
 
 impl std::fmt::Debug for Fields {
@@ -112,6 +119,8 @@ pub struct StaffNav {
     pub can_audit: bool,
     /// Bureau staff look cards up (社会保障卡查询).
     pub can_look_up_cards: bool,
+    /// Bureau staff see the cases (办件).
+    pub can_see_cases: bool,
     pub must_change_password: bool,
 }
 
@@ -123,6 +132,7 @@ impl StaffNav {
             is_admin: principal.has_role(Role::Admin),
             can_audit: principal.has_role(Role::Admin) || principal.has_role(Role::Supervisor),
             can_look_up_cards: principal.roles.iter().any(Role::is_bureau_staff),
+            can_see_cases: principal.roles.iter().any(Role::is_bureau_staff),
             must_change_password: principal.must_change_password,
         }
     }
@@ -297,6 +307,9 @@ struct WorkbenchPage {
     notice: Option<&'static str>,
     roles: Vec<RoleCard>,
     session_ends: String,
+    /// Bureau staff: how many cases wait in each queue, their own first.
+    queues: Vec<super::cases::QueueLink>,
+    can_enter_cases: bool,
 }
 
 /// One role of the account and the work it does.
@@ -338,17 +351,27 @@ const fn upcoming(title: &'static str, text: &'static str) -> Duty {
 /// The work of a role, as the guide's process and the team's plan describe it.
 fn duties(role: Role) -> Vec<Duty> {
     match role {
-        Role::Acceptor => vec![upcoming(
-            "收件与受理",
-            "接收窗口、网上和快递提交的启用申请，核对申请材料：齐全的当场受理（即办件）；不齐全的出具一次性告知书，一次列明需补正的全部材料；不符合受理条件的作出不予受理决定。",
-        )],
-        Role::Processor => vec![upcoming(
+        Role::Acceptor => vec![
+            open(
+                "收件与受理",
+                "/cases?queue=submitted",
+                "接收窗口、网上和快递提交的启用申请，核对申请材料：齐全的当场受理（即办件）；不齐全的出具一次性告知书，一次列明需补正的全部材料；不符合受理条件的作出不予受理决定。",
+            ),
+            open(
+                "录入窗口或快递申请",
+                "/cases/new",
+                "录入到窗口办理的申请人（或受委托人）提交的、或邮寄来的《社会保障卡服务申请表》，预审后提交。",
+            ),
+        ],
+        Role::Processor => vec![open(
             "审查与决定",
+            "/cases?queue=awaiting_processing",
             "对已受理的申请进行书面审查（时限 1 个工作日）：符合政策法规的作出决定并启用社会保障卡社保功能；不符合的作出不予通过决定并说明理由。",
         )],
-        Role::Feedback => vec![upcoming(
+        Role::Feedback => vec![open(
             "颁证与送达",
-            "出具业务反馈单，按申请人选择的方式窗口领取、网上下载或快递送达（即办件，邮费由政府支付）。",
+            "/cases?queue=awaiting_feedback",
+            "按申请人选择的方式窗口领取、网上下载或快递送达办理结果并登记送达（即办件，邮费由政府支付）；业务反馈单的打印即将开放。",
         )],
         Role::Supervisor => vec![
             open(
@@ -356,9 +379,14 @@ fn duties(role: Role) -> Vec<Duty> {
                 "/audit",
                 "查询谁在何时、从何处、对什么做了什么及其结果，并校验审计链是否被改动。",
             ),
+            open(
+                "超期办件",
+                "/cases?queue=overdue",
+                "查看已超过本环节办理时限的办件（等待申请人补正的时间不计入），督促相应岗位办理。",
+            ),
             upcoming(
                 "统计与督办",
-                "办件统计、超期办件和差评（不满意、非常不满意）整改跟踪。",
+                "办件统计和差评（不满意、非常不满意）整改跟踪。",
             ),
         ],
         Role::Admin => vec![
@@ -384,8 +412,22 @@ fn duties(role: Role) -> Vec<Duty> {
     }
 }
 
-async fn workbench(session: Session, Query(query): Query<NoticeQuery>) -> Response {
+async fn workbench(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<NoticeQuery>,
+) -> Response {
     let principal = &session.principal;
+    let queues = if principal.roles.iter().any(Role::is_bureau_staff) {
+        match state.services.queue_counts().await {
+            Ok(counts) => {
+                super::cases::queue_links(&super::cases::queue_order(principal), &counts, false)
+            }
+            Err(error) => return service_error_page(&error),
+        }
+    } else {
+        Vec::new()
+    };
     let notice = match query.notice.as_deref() {
         Some("password-changed") => Some("密码已修改。您在其他设备上的登录会话已全部结束。"),
         _ => None,
@@ -417,6 +459,8 @@ async fn workbench(session: Session, Query(query): Query<NoticeQuery>) -> Respon
         session_ends: to_china(principal.session_expires_at)
             .format("%Y-%m-%d %H:%M")
             .to_string(),
+        queues,
+        can_enter_cases: principal.has_role(Role::Acceptor),
     }
     .into_response()
 }
