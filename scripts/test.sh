@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite of sscard, from a fresh machine:
-#   1. installs what the tests need from the system (Chromium and its
-#      WebDriver for the browser tests, a Chinese font for readable screenshots);
+#   1. installs what the tests need from the system through scripts/setup.sh:
+#      the product's own packages (the slip's fonts) and, for the tests,
+#      Chromium and its WebDriver (browser tests), a Chinese font for readable
+#      screenshots and Poppler's tools (pdftotext, pdftoppm, pdffonts) to read
+#      the slip's PDF;
 #   2. checks formatting and lints (warnings are errors);
 #   3. runs every test on the embedded SQLite database;
 #   4. when SSCARD_TEST_POSTGRES_URL names a PostgreSQL admin connection
@@ -10,17 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for package in chromium chromium-driver fonts-wqy-microhei; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "==> installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/setup.sh chromium chromium-driver fonts-wqy-microhei poppler-utils
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

@@ -94,6 +94,15 @@ pub enum Command {
     /// Demo data: seed an empty database, or export generated import files.
     #[command(subcommand)]
     Demo(crate::cli_data::DemoCommand),
+    /// Cooperating banks: batch files both ways (export, import,
+    /// reconcile), transport keys, and the signature tools of the bank
+    /// interface (docs/bank-interface.md).
+    #[command(subcommand)]
+    Bank(crate::cli_bank::BankCommand),
+    /// 单位批量启用: process accepted batches now (servers do it in the
+    /// background anyway), with a progress bar.
+    #[command(subcommand)]
+    Batch(crate::cli_batch::BatchCommand),
     /// Online backup of the embedded SQLite database (and its blob store)
     /// into a new directory with a checksummed manifest; servers keep
     /// running. Not the data key file: back that up separately. PostgreSQL:
@@ -268,12 +277,31 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             };
             let listen = settings.listen.value;
             let secure_cookies = settings.secure_cookies.value;
+            let slip_settings = crate::service::slips::SlipSettings {
+                fonts: settings.slip_fonts.value.clone(),
+                public_url: settings.public_url(),
+                signing_key_file: settings.slip_signing_key_file.value.clone(),
+            };
             let services = server::prepare(&database_url, &key_file)
                 .await?
                 .with_blob_store(std::sync::Arc::new(crate::blobs::FsBlobStore::new(
                     blob_dir.clone(),
                 )))
-                .with_sms_settings(settings.sms_url.value.as_deref(), settings.sms_key.value)?;
+                .with_batch_settings(crate::service::batches::BatchSettings {
+                    chunk_rows: config.batch_chunk_rows.value,
+                })
+                .with_sms_settings(settings.sms_url.value.as_deref(), settings.sms_key.value)?
+                .with_slip_settings(slip_settings)
+                .with_bank_settings(crate::service::banks::BankSettings {
+                    signing_key_file: config.bank_signing_key_file.value.clone(),
+                })
+                .with_rating_settings(crate::service::ratings::RatingSettings {
+                    follow_up_working_days: settings.follow_up_working_days.value,
+                });
+            // A derived link is right on this host only: warn when others
+            // reach the site.
+            let link_derived = settings.public_url.value.is_none() && !listen.ip().is_loopback();
+            crate::service::slips::warn_at_start(&services, link_derived).await?;
             if demo {
                 crate::cli_data::seed_and_print(&services, seed, &operator()).await?;
             }
@@ -290,8 +318,11 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let http = crate::http::HttpConfig {
                 secure_cookies,
                 metrics_allow: settings.metrics_allow.value,
+                trusted_proxies: settings.trusted_proxies.value,
+                rate_limit_store: crate::http::limiter::BucketStore::Auto,
                 metrics_token: settings.metrics_token.value,
-                ..crate::http::HttpConfig::default()
+                rate_limits: crate::http::RateLimits::default()
+                    .scaled(settings.rate_limit_scale.value),
             };
             server::serve(listener, services, http, server::shutdown_signal()).await?;
             tracing::info!("sscard stopped");
@@ -321,6 +352,23 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Restore { dir, force } => {
             crate::cli_backup::restore(&database_url, &blob_dir, &dir, force)?;
+        }
+        Command::Batch(command) => {
+            let services = server::prepare(&database_url, &key_file).await?;
+            crate::cli_batch::run(services, config.batch_chunk_rows.value, command).await?;
+        }
+        Command::Bank(command) => {
+            let bank_settings = crate::service::banks::BankSettings {
+                signing_key_file: config.bank_signing_key_file.value.clone(),
+            };
+            let prepare = async {
+                Ok::<_, anyhow::Error>(
+                    server::prepare(&database_url, &key_file)
+                        .await?
+                        .with_bank_settings(bank_settings),
+                )
+            };
+            crate::cli_bank::run(command, prepare, &operator()).await?;
         }
         Command::Demo(command) => {
             crate::cli_data::demo(

@@ -113,12 +113,51 @@ pub const LOG_FORMAT: Name = Name::new(
     Some("--log-format"),
 );
 pub const LOG_LEVEL: Name = Name::new("logging", "level", "SSCARD_LOG", None);
+pub const BATCH_CHUNK_ROWS: Name =
+    Name::new("batches", "chunk_rows", "SSCARD_BATCH_CHUNK_ROWS", None);
+pub const BANK_SIGNING_KEY_FILE: Name = Name::new(
+    "bank",
+    "signing_key_file",
+    "SSCARD_BANK_SIGNING_KEY_FILE",
+    None,
+);
 pub const LISTEN: Name = Name::new("server", "listen", "SSCARD_LISTEN", Some("--listen"));
 pub const SECURE_COOKIES: Name = Name::new(
     "server",
     "secure_cookies",
     "SSCARD_SECURE_COOKIES",
     Some("--secure-cookies"),
+);
+pub const RATE_LIMIT_SCALE: Name = Name::new(
+    "server",
+    "rate_limit_scale",
+    "SSCARD_RATE_LIMIT_SCALE",
+    Some("--rate-limit-scale"),
+);
+pub const TRUSTED_PROXIES: Name = Name::new(
+    "server",
+    "trusted_proxies",
+    "SSCARD_TRUSTED_PROXIES",
+    Some("--trusted-proxies"),
+);
+pub const PUBLIC_URL: Name = Name::new(
+    "server",
+    "public_url",
+    "SSCARD_PUBLIC_URL",
+    Some("--public-url"),
+);
+pub const SLIP_FONTS: Name = Name::new("slip", "fonts", "SSCARD_SLIP_FONTS", None);
+pub const SLIP_SIGNING_KEY_FILE: Name = Name::new(
+    "slip",
+    "signing_key_file",
+    "SSCARD_SLIP_SIGNING_KEY_FILE",
+    None,
+);
+pub const FOLLOW_UP_WORKING_DAYS: Name = Name::new(
+    "ratings",
+    "follow_up_working_days",
+    "SSCARD_FOLLOW_UP_WORKING_DAYS",
+    None,
 );
 pub const SMS_URL: Name = Name::new("sms", "url", "SSCARD_SMS_URL", Some("--sms-url"));
 pub const SMS_KEY: Name = Name::new("sms", "key", "SSCARD_SMS_KEY", Some("--sms-key")).secret();
@@ -140,14 +179,23 @@ pub const METRICS_TOKEN: Name = Name::new(
 pub const SETTINGS: &[Name] = &[
     DATABASE_URL,
     KEY_FILE,
+    BLOB_DIR,
     LOG_FORMAT,
     LOG_LEVEL,
+    BATCH_CHUNK_ROWS,
+    BANK_SIGNING_KEY_FILE,
     LISTEN,
     SECURE_COOKIES,
+    RATE_LIMIT_SCALE,
+    TRUSTED_PROXIES,
+    PUBLIC_URL,
     SMS_URL,
     SMS_KEY,
     METRICS_ALLOW,
     METRICS_TOKEN,
+    SLIP_FONTS,
+    SLIP_SIGNING_KEY_FILE,
+    FOLLOW_UP_WORKING_DAYS,
 ];
 
 // ---------------------------------------------------------------------------
@@ -228,6 +276,28 @@ pub struct ServerFlags {
         value_name = "BOOL"
     )]
     pub secure_cookies: Option<String>,
+    /// Multiplies every per-client rate limit (sign-in, one-time codes,
+    /// progress query, identifier pre-check): the burst by it, the refill
+    /// interval divided by it. For load tests and for a site whose clients
+    /// all come through one address; 1 keeps the production budgets
+    /// [file: server.rate_limit_scale; env: SSCARD_RATE_LIMIT_SCALE;
+    /// default: 1; 0.01 to 1000000].
+    #[arg(long, value_name = "FACTOR")]
+    pub rate_limit_scale: Option<String>,
+    /// The reverse proxies (CIDR, comma-separated or repeated) whose
+    /// `X-Forwarded-For` header names the client, for the rate limits, the
+    /// per-address sign-in counters and the audit trail. Only the
+    /// right-most untrusted address of the header is believed [file:
+    /// server.trusted_proxies; env: SSCARD_TRUSTED_PROXIES; default: none,
+    /// the connection's peer is the client].
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
+    /// The address people reach this site at, e.g.
+    /// https://sscard.example.gov.cn: the 业务反馈单's QR code and printed
+    /// link point to <public-url>/verify/<code> [file: server.public_url;
+    /// env: SSCARD_PUBLIC_URL; default: http:// and the listen address].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// The SMS provider (or intranet SMS relay) one-time codes are posted
     /// to, http:// or https://; needs the key too. Without both SMS is
     /// simulated: messages go to the log and to an outbox administrators
@@ -276,11 +346,25 @@ struct FileConfig {
     #[serde(default)]
     logging: LoggingSection,
     #[serde(default)]
+    batches: BatchesSection,
+    #[serde(default)]
+    bank: BankSection,
+    #[serde(default)]
     server: ServerSection,
     #[serde(default)]
     sms: SmsSection,
     #[serde(default)]
     metrics: MetricsSection,
+    #[serde(default)]
+    slip: SlipSection,
+    #[serde(default)]
+    ratings: RatingsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingsSection {
+    follow_up_working_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,6 +387,18 @@ struct BlobsSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct BankSection {
+    signing_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchesSection {
+    chunk_rows: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LoggingSection {
     format: Option<String>,
     level: Option<String>,
@@ -313,6 +409,16 @@ struct LoggingSection {
 struct ServerSection {
     listen: Option<String>,
     secure_cookies: Option<bool>,
+    rate_limit_scale: Option<f64>,
+    trusted_proxies: Option<Vec<String>>,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlipSection {
+    fonts: Option<Vec<String>>,
+    signing_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -381,6 +487,13 @@ pub struct Config {
     pub log_format: Setting<LogFormat>,
     /// A tracing `EnvFilter` directive, checked.
     pub log_level: Setting<String>,
+    /// 单位批量启用: rows per chunk transaction (and audit entry) of the
+    /// batch worker (`serve`, `batch run`).
+    pub batch_chunk_rows: Setting<usize>,
+    /// The bureau's SM2 key that signs answers to banks' systems (PEM),
+    /// checked to read; `None`: a key generated and kept sealed in the
+    /// database. Every command (`serve` signs, `bank server-key` shows it).
+    pub bank_signing_key_file: Setting<Option<PathBuf>>,
     /// The server settings: resolved for `serve` and `config print` only,
     /// so another command is not stopped by, say, a half-configured SMS
     /// provider in the environment it does not use.
@@ -395,11 +508,40 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: Setting<SocketAddr>,
     pub secure_cookies: Setting<bool>,
+    /// The factor applied to every rate limit (1 = production budgets).
+    pub rate_limit_scale: Setting<f64>,
+    /// The reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Setting<Vec<AddressRange>>,
+    /// The site's public address without a trailing slash; `None`: derived
+    /// from the listen address ([`ServerConfig::public_url`]).
+    pub public_url: Setting<Option<String>>,
+    /// The slip's fonts, primary first.
+    pub slip_fonts: Setting<Vec<crate::slip::fonts::FontSpec>>,
+    /// The bureau's SM2 key for slips (PEM), checked to read; `None`: a key
+    /// generated and kept sealed in the database.
+    pub slip_signing_key_file: Setting<Option<PathBuf>>,
+    /// 好差评: working days from a bad rating to its follow-up's due day.
+    pub follow_up_working_days: Setting<u32>,
     /// A checked `http://` or `https://` address.
     pub sms_url: Setting<Option<String>>,
     pub sms_key: Setting<Option<SmsKey>>,
     pub metrics_allow: Setting<Vec<AddressRange>>,
     pub metrics_token: Setting<Option<MetricsToken>>,
+}
+
+impl ServerConfig {
+    /// The site's public address: `[server] public_url`, or `http://` and
+    /// the listen address (`127.0.0.1` for an unspecified one).
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.public_url.value.clone().unwrap_or_else(|| {
+            let mut listen = self.listen.value;
+            if listen.ip().is_unspecified() {
+                listen.set_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+            }
+            format!("http://{listen}")
+        })
+    }
 }
 
 /// The layers below the flags, and the file's name for messages.
@@ -551,6 +693,24 @@ impl Config {
             || crate::logging::DEFAULT_FILTER.to_owned(),
             parse_log_level,
         )?;
+        let batch_chunk_rows = layers.resolve(
+            &BATCH_CHUNK_ROWS,
+            layers.file.batches.chunk_rows.map(|rows| rows.to_string()),
+            None,
+            || crate::service::batches::DEFAULT_CHUNK_ROWS,
+            parse_chunk_rows,
+        )?;
+        let bank_signing_key_file = layers.resolve(
+            &BANK_SIGNING_KEY_FILE,
+            layers.file.bank.signing_key_file.clone(),
+            None,
+            || None,
+            |raw| {
+                let path = parse_path(raw)?;
+                crate::service::slips::read_signing_key_file(&path)?;
+                Ok(Some(path))
+            },
+        )?;
         let server = match server {
             Some(flags) => Some(layers.server(flags)?),
             None => None,
@@ -562,6 +722,8 @@ impl Config {
             blob_dir,
             log_format,
             log_level,
+            batch_chunk_rows,
+            bank_signing_key_file,
             server,
             warnings,
         })
@@ -626,6 +788,23 @@ impl Config {
             self.log_level.origin,
             Some(toml_string(&self.log_level.value)),
         );
+        section(&mut out, "batches");
+        line(
+            &mut out,
+            &BATCH_CHUNK_ROWS,
+            self.batch_chunk_rows.origin,
+            Some(self.batch_chunk_rows.value.to_string()),
+        );
+        section(&mut out, "bank");
+        line(
+            &mut out,
+            &BANK_SIGNING_KEY_FILE,
+            self.bank_signing_key_file.origin,
+            self.bank_signing_key_file
+                .value
+                .as_ref()
+                .map(|path| toml_string(&path.to_string_lossy())),
+        );
         if let Some(server) = &self.server {
             section(&mut out, "server");
             line(
@@ -639,6 +818,30 @@ impl Config {
                 &SECURE_COOKIES,
                 server.secure_cookies.origin,
                 Some(server.secure_cookies.value.to_string()),
+            );
+            line(
+                &mut out,
+                &RATE_LIMIT_SCALE,
+                server.rate_limit_scale.origin,
+                Some(format!("{:?}", server.rate_limit_scale.value)),
+            );
+            let proxies: Vec<String> = server
+                .trusted_proxies
+                .value
+                .iter()
+                .map(|range| toml_string(&range.to_string()))
+                .collect();
+            line(
+                &mut out,
+                &TRUSTED_PROXIES,
+                server.trusted_proxies.origin,
+                Some(format!("[{}]", proxies.join(", "))),
+            );
+            line(
+                &mut out,
+                &PUBLIC_URL,
+                server.public_url.origin,
+                Some(toml_string(&server.public_url())),
             );
             section(&mut out, "sms");
             line(
@@ -672,6 +875,36 @@ impl Config {
                 server.metrics_token.origin,
                 server.metrics_token.value.as_ref().map(|_| hidden()),
             );
+            section(&mut out, "slip");
+            let fonts: Vec<String> = server
+                .slip_fonts
+                .value
+                .iter()
+                .map(|font| toml_string(&font.to_string()))
+                .collect();
+            line(
+                &mut out,
+                &SLIP_FONTS,
+                server.slip_fonts.origin,
+                Some(format!("[{}]", fonts.join(", "))),
+            );
+            line(
+                &mut out,
+                &SLIP_SIGNING_KEY_FILE,
+                server.slip_signing_key_file.origin,
+                server
+                    .slip_signing_key_file
+                    .value
+                    .as_ref()
+                    .map(|path| toml_string(&path.to_string_lossy())),
+            );
+            section(&mut out, "ratings");
+            line(
+                &mut out,
+                &FOLLOW_UP_WORKING_DAYS,
+                server.follow_up_working_days.origin,
+                Some(server.follow_up_working_days.value.to_string()),
+            );
         }
         out
     }
@@ -699,6 +932,18 @@ impl Layers<'_> {
             flags.secure_cookies.clone(),
             || false,
             parse_bool,
+        )?;
+        let rate_limit_scale = self.resolve(
+            &RATE_LIMIT_SCALE,
+            file.server.rate_limit_scale.map(|value| value.to_string()),
+            flags.rate_limit_scale.clone(),
+            || 1.0,
+            parse_rate_limit_scale,
+        )?;
+        let trusted_proxies = self.address_ranges(
+            &TRUSTED_PROXIES,
+            file.server.trusted_proxies.clone(),
+            &flags.trusted_proxies,
         )?;
         let sms_url = self.resolve(
             &SMS_URL,
@@ -775,14 +1020,90 @@ impl Layers<'_> {
                 MetricsToken::new(raw).map(Some)
             },
         )?;
+        let public_url = self.resolve(
+            &PUBLIC_URL,
+            file.server.public_url.clone(),
+            flags.public_url.clone(),
+            || None,
+            parse_public_url,
+        )?;
+        let slip_fonts = match self
+            .env(&SLIP_FONTS)
+            .map(|value| (value.split(',').map(str::to_owned).collect(), Origin::Env))
+            .or_else(|| file.slip.fonts.clone().map(|fonts| (fonts, Origin::File)))
+        {
+            None => Setting::default(crate::slip::fonts::FontSpec::defaults()),
+            Some((fonts, origin)) => Setting {
+                value: crate::slip::fonts::FontSpec::parse_list(fonts.iter().map(String::as_str))
+                    .map_err(|reason| self.invalid(&SLIP_FONTS, origin, reason))?,
+                origin,
+            },
+        };
+        let slip_signing_key_file = self.resolve(
+            &SLIP_SIGNING_KEY_FILE,
+            file.slip.signing_key_file.clone(),
+            None,
+            || None,
+            |raw| {
+                let path = parse_path(raw)?;
+                crate::service::slips::read_signing_key_file(&path)?;
+                Ok(Some(path))
+            },
+        )?;
+        let follow_up_working_days = self.resolve(
+            &FOLLOW_UP_WORKING_DAYS,
+            file.ratings
+                .follow_up_working_days
+                .map(|days| days.to_string()),
+            None,
+            || sscard_domain::rating::DEFAULT_FOLLOW_UP_WORKING_DAYS,
+            parse_follow_up_working_days,
+        )?;
         Ok(ServerConfig {
+            follow_up_working_days,
             listen,
             secure_cookies,
+            rate_limit_scale,
+            trusted_proxies,
+            public_url,
+            slip_fonts,
+            slip_signing_key_file,
             sms_url,
             sms_key,
             metrics_allow,
             metrics_token,
         })
+    }
+}
+
+impl Layers<'_> {
+    /// A list of address ranges (none by default): the flag (repeated or
+    /// comma-separated), else the variable (comma-separated), else the
+    /// file's array.
+    fn address_ranges(
+        &self,
+        name: &Name,
+        file: Option<Vec<String>>,
+        flag: &[String],
+    ) -> Result<Setting<Vec<AddressRange>>, ConfigError> {
+        let picked = if flag.is_empty() {
+            self.env(name)
+                .map(|value| (value.split(',').map(str::to_owned).collect(), Origin::Env))
+                .or_else(|| file.map(|ranges| (ranges, Origin::File)))
+        } else {
+            Some((flag.to_vec(), Origin::Flag))
+        };
+        let Some((ranges, origin)) = picked else {
+            return Ok(Setting::default(Vec::new()));
+        };
+        let value = ranges
+            .iter()
+            .map(|range| range.trim())
+            .filter(|range| !range.is_empty())
+            .map(str::parse::<AddressRange>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| self.invalid(name, origin, reason))?;
+        Ok(Setting { value, origin })
     }
 }
 
@@ -842,6 +1163,15 @@ fn parse_path(raw: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(raw))
 }
 
+fn parse_chunk_rows(raw: &str) -> Result<usize, String> {
+    let max = crate::service::batches::MAX_CHUNK_ROWS;
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|rows| (1..=max).contains(rows))
+        .ok_or_else(|| format!("`{raw}` is not a number of rows from 1 to {max}"))
+}
+
 fn parse_log_format(raw: &str) -> Result<LogFormat, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "text" => Ok(LogFormat::Text),
@@ -860,6 +1190,60 @@ fn parse_log_level(raw: &str) -> Result<String, String> {
                 "`{raw}` is not a log filter ({error}): use a level such as `info` or `debug`, or directives such as `info,sscard=debug`"
             )
         })
+}
+
+/// A factor for the rate limits: a number from 0.01 to 1,000,000.
+fn parse_rate_limit_scale(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw.trim().parse().map_err(|_| {
+        format!("`{raw}` is not a number: use a factor such as 1 (production) or 1000")
+    })?;
+    if value.is_finite() && (0.01..=1_000_000.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range: use a factor from 0.01 to 1000000"
+        ))
+    }
+}
+
+/// The site's address: `http://` or `https://`, a host, no credentials,
+/// query or fragment; kept without a trailing slash.
+fn parse_public_url(raw: &str) -> Result<Option<String>, String> {
+    let raw = raw.trim();
+    let url = url::Url::parse(raw).map_err(|error| {
+        format!("`{raw}` is not a URL ({error}); give the address people open, such as https://sscard.example.gov.cn")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme `{}` is not served: use http:// or https://",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the address names no host".to_owned());
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(
+            "give the site's address only, without a user name, password, query or fragment"
+                .to_owned(),
+        );
+    }
+    Ok(Some(raw.trim_end_matches('/').to_owned()))
+}
+
+/// 1 to [`sscard_domain::rating::MAX_FOLLOW_UP_WORKING_DAYS`] working days.
+fn parse_follow_up_working_days(raw: &str) -> Result<u32, String> {
+    let max = sscard_domain::rating::MAX_FOLLOW_UP_WORKING_DAYS;
+    match raw.trim().parse::<u32>() {
+        Ok(days) if (1..=max).contains(&days) => Ok(days),
+        _ => Err(format!(
+            "`{raw}` is not a number of working days from 1 to {max} (the time limit to follow up a bad rating)"
+        )),
+    }
 }
 
 /// The words clap's `BoolishValueParser` accepts.
@@ -1092,6 +1476,85 @@ mod tests {
         );
         // Not checked by commands that do not send SMS.
         assert!(load(&GlobalFlags::default(), None, &env).is_ok());
+    }
+
+    #[test]
+    fn the_slip_settings_are_read_and_checked() {
+        let config = load(
+            &GlobalFlags::default(),
+            Some(&ServerFlags::default()),
+            &HashMap::new(),
+        )
+        .unwrap();
+        let server = config.server.unwrap();
+        assert_eq!(
+            server.slip_fonts.value.len(),
+            3,
+            "Noto Sans CJK, HanaMin A and B"
+        );
+        assert_eq!(server.slip_fonts.value[0].index, 2, "the SC face");
+        assert!(server.slip_signing_key_file.value.is_none());
+        assert_eq!(server.public_url(), "http://127.0.0.1:8080");
+
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("slip.pem");
+        std::fs::write(
+            &key_file,
+            sscard_crypto::Sm2SigningKey::generate()
+                .to_pkcs8_pem()
+                .as_bytes(),
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("SSCARD_SLIP_FONTS", "/f/a.ttc#1, /f/b.ttf"),
+            ("SSCARD_PUBLIC_URL", "https://sscard.example.gov.cn/"),
+            ("SSCARD_SLIP_SIGNING_KEY_FILE", key_file.to_str().unwrap()),
+        ]);
+        let config = load(&GlobalFlags::default(), Some(&ServerFlags::default()), &env).unwrap();
+        let printed = config.to_toml();
+        let server = config.server.unwrap();
+        assert_eq!(server.slip_fonts.value.len(), 2);
+        assert_eq!(server.slip_fonts.value[0].index, 1);
+        assert_eq!(server.public_url(), "https://sscard.example.gov.cn");
+        assert_eq!(
+            server.slip_signing_key_file.value.as_deref(),
+            Some(key_file.as_path())
+        );
+        assert!(
+            printed.contains("fonts = [\"/f/a.ttc#1\", \"/f/b.ttf\"] # env SSCARD_SLIP_FONTS"),
+            "{printed}"
+        );
+
+        let key_not_sm2 = dir.path().join("not-a-key.pem");
+        std::fs::write(
+            &key_not_sm2,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        for (name, value, expected) in [
+            (
+                "SSCARD_SLIP_SIGNING_KEY_FILE",
+                "/nonexistent/slip.pem",
+                "[slip] signing_key_file",
+            ),
+            (
+                "SSCARD_SLIP_SIGNING_KEY_FILE",
+                key_not_sm2.to_str().unwrap(),
+                "not an SM2 private key",
+            ),
+            ("SSCARD_PUBLIC_URL", "ftp://x", "[server] public_url"),
+            ("SSCARD_PUBLIC_URL", "https://x/?a=1", "without a user name"),
+            ("SSCARD_SLIP_FONTS", " , ", "[slip] fonts"),
+        ] {
+            let error = load(
+                &GlobalFlags::default(),
+                Some(&ServerFlags::default()),
+                &env_of(&[(name, value)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(expected), "{name}={value}: {error}");
+        }
     }
 
     #[test]

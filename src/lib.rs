@@ -6,9 +6,12 @@
 //! PostgreSQL; [`http`] the JSON API and the Chinese pages; [`cli`] the
 //! `sscard` command; [`config`] its layered configuration.
 
+pub mod bankfile;
 pub mod blobs;
 pub mod cli;
 pub mod cli_backup;
+pub mod cli_bank;
+pub mod cli_batch;
 pub mod cli_data;
 pub mod clock;
 pub mod config;
@@ -18,4 +21,5 @@ pub mod import;
 pub mod logging;
 pub mod server;
 pub mod service;
+pub mod slip;
 pub mod store;

@@ -106,17 +106,49 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = services.store().clone();
     let reloader = tokio::spawn(reload_keys_periodically(services.clone()));
+    // SMS notices of cases left unsent (a failed gateway, a stop between
+    // commit and send): retried every minute (`service::notifications`).
+    let resender = tokio::spawn(resend_notifications_periodically(services.clone()));
+    // 单位批量启用: the background 经办 of accepted batches; it resumes
+    // whatever was pending when the process started.
+    let (stop_batches, batches_stopped) = tokio::sync::watch::channel(false);
+    let batch_worker = tokio::spawn(crate::service::batches::worker::run_worker(
+        services.clone(),
+        batches_stopped,
+    ));
     let app = http::router(services, config);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .context("the server stopped with an error")?;
+    .context("the server stopped with an error");
+    // The worker finishes (or rolls back) the chunk it is in, then stops.
+    let _ = stop_batches.send(true);
+    let _ = batch_worker.await;
+    served?;
     reloader.abort();
+    resender.abort();
     store.close().await;
     Ok(())
+}
+
+/// Retries the SMS notices of cases that were not sent, every minute.
+async fn resend_notifications_periodically(services: Services) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match services
+            .resend_unsent_notifications(crate::service::notifications::RESEND_AFTER)
+            .await
+        {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(target: "sms", sent, "unsent SMS notices sent"),
+            Err(error) => tracing::warn!(%error, "cannot retry unsent SMS notices"),
+        }
+    }
 }
 
 /// Picks up a rotated key file (`sscard keys rotate`) within half a minute,

@@ -17,6 +17,8 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
     const ANY_ACCOUNT: &[&str] = &[];
     let access = match (method, path) {
         ("GET", "/healthz" | "/readyz")
+        // The keys that verify the bureau's signed answers to banks.
+        | ("GET", "/api/v1/bank/server-key")
         // Public to the router: the handler admits allowed addresses (the
         // test client's 127.0.0.1 by default) or the metrics token.
         | ("GET", "/metrics")
@@ -37,8 +39,31 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
             | "/api/v1/citizen/otp"
             | "/api/v1/citizen/session"
             // 办理进度查询: number, ID number and name must all match.
-            | "/api/v1/progress",
-        ) => None,
+            | "/api/v1/progress"
+            // 互联网咨询: asking, and reading the answer by number and code.
+            | "/api/v1/consultations"
+            | "/api/v1/consultations/lookup"
+            // 业务反馈单真伪验证 by the PDF.
+            | "/api/v1/slips/verify",
+        )
+        // 业务反馈单真伪验证 by code, and the bureau's public keys.
+        | ("GET", "/api/v1/slips/{verification_code}" | "/api/v1/slips/public-key") => None,
+        // 互联网咨询: the window clerks and supervisors answer (anyone asks
+        // and reads the answer by number and code; a signed-in cardholder
+        // asks and reads from their account).
+        (
+            "GET",
+            "/api/v1/consultations" | "/api/v1/consultations/{consultation_no}",
+        )
+        | ("POST", "/api/v1/consultations/{consultation_no}/answer") => {
+            Some(&["acceptor", "processor", "feedback", "supervisor"][..])
+        }
+        // The express delivery status after 送达: the 反馈岗.
+        ("POST", "/api/v1/applications/{application_no}/delivery-status") => {
+            Some(&["feedback"][..])
+        }
+        // The follow-ups of bad ratings: supervisors record.
+        ("POST", "/api/v1/follow-ups/{application_no}/{step}") => Some(&["supervisor"][..]),
         ("GET" | "DELETE", "/api/v1/session") | ("POST", "/api/v1/session/password") => {
             Some(ANY_ACCOUNT)
         }
@@ -48,8 +73,14 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         }
         ("POST", "/api/v1/accounts/{username}/reset-password")
         | ("PUT", "/api/v1/accounts/{username}/roles")
-        | ("GET", "/api/v1/admin/sms-outbox") => Some(&["admin"][..]),
-        ("GET", "/api/v1/audit") => Some(&["supervisor", "admin"][..]),
+        | ("GET", "/api/v1/admin/sms-outbox")
+        // The bank registry: administrators keep it.
+        | ("POST", "/api/v1/banks")
+        | ("PUT", "/api/v1/banks/{code}") => Some(&["admin"][..]),
+        // The audit trail; the ratings overview and the follow-ups.
+        ("GET", "/api/v1/audit" | "/api/v1/ratings" | "/api/v1/follow-ups") => {
+            Some(&["supervisor", "admin"][..])
+        }
         ("GET", "/api/v1/cards/{card_number}") => Some(
             &[
                 "acceptor",
@@ -60,12 +91,46 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
                 "bank_teller",
             ][..],
         ),
-        ("GET" | "DELETE", "/api/v1/citizen/session") => Some(&[CITIZEN][..]),
-        ("POST", "/api/v1/cards/{card_number}/reveal") => {
+        // 合作银行: tellers activate at the counter (a bank's system signs
+        // its requests instead, tested in tests/banks.rs).
+        ("POST", "/api/v1/bank/activations") | ("GET", "/api/v1/bank/cards/{card_number}") => {
+            Some(&["bank_teller"][..])
+        }
+        ("GET" | "DELETE", "/api/v1/citizen/session")
+        // 互联网咨询 from the cardholder's account.
+        | ("GET" | "POST", "/api/v1/citizen/consultations") => Some(&[CITIZEN][..]),
+        // … and (单位批量启用) the window clerks take a batch's steps.
+        ("POST", "/api/v1/cards/{card_number}/reveal" | "/api/v1/batches/{batch_no}/{action}") => {
             Some(&["acceptor", "processor", "feedback"][..])
         }
-        // The workbench's queue counts are for bureau staff.
-        ("POST", "/api/v1/persons/lookup") | ("GET", "/api/v1/applications/queues") => {
+        // 单位批量启用: the employer submits and supplements its own batches …
+        ("POST", "/api/v1/batches" | "/api/v1/batches/{batch_no}/supplement") => {
+            Some(&["employer"][..])
+        }
+        // … and reads them, as bureau staff read every employer's.
+        (
+            "GET",
+            "/api/v1/batches"
+            | "/api/v1/batches/template.xlsx"
+            | "/api/v1/batches/{batch_no}"
+            | "/api/v1/batches/{batch_no}/report.xlsx"
+            | "/api/v1/batches/{batch_no}/authorization",
+        ) => Some(
+            &[
+                "employer",
+                "acceptor",
+                "processor",
+                "feedback",
+                "supervisor",
+                "admin",
+            ][..],
+        ),
+        // The workbench's queue counts are for bureau staff, and the audited
+        // look-up for phone and on-site queries (电话查询、现场查询).
+        ("POST", "/api/v1/persons/lookup" | "/api/v1/applications/lookup")
+        | ("GET", "/api/v1/applications/queues")
+        // The bank registry and the banks' rejections to follow up.
+        | ("GET", "/api/v1/banks" | "/api/v1/banks/{code}" | "/api/v1/banks/{code}/rejections") => {
             Some(&["acceptor", "processor", "feedback", "supervisor", "admin"][..])
         }
         // The activation case: the cardholder applies online and the 受理岗
@@ -75,7 +140,9 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         }
         // … the cardholder reads their own cases and scans, bureau staff all …
         ("GET", "/api/v1/applications" | "/api/v1/applications/{application_no}")
-        | ("GET", "/api/v1/uploads/{upload_id}") => Some(
+        | ("GET", "/api/v1/uploads/{upload_id}")
+        // … and the 业务反馈单 of an ended case …
+        | ("GET", "/api/v1/applications/{application_no}/slip.pdf") => Some(
             &[
                 "acceptor",
                 "processor",
@@ -87,10 +154,13 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         ),
         // … and the window clerks act (each action's step role is the
         // domain's, tested in applications_matrix.rs), the cardholder
-        // supplements.
-        ("POST", "/api/v1/applications/{application_no}/{action}") => {
-            Some(&["acceptor", "processor", "feedback", CITIZEN][..])
-        }
+        // supplements; 好差评: the cardholder online, a window clerk at the
+        // window.
+        (
+            "POST",
+            "/api/v1/applications/{application_no}/{action}"
+            | "/api/v1/applications/{application_no}/rating",
+        ) => Some(&["acceptor", "processor", "feedback", CITIZEN][..]),
         _ => return None,
     };
     Some(access)
@@ -115,9 +185,14 @@ fn concrete(path: &str) -> String {
         .replace("{year}", "2026")
         .replace("{username}", "nobody")
         .replace("{card_number}", "A12345678")
+        .replace("{code}", "ICBC")
         .replace("{application_no}", "SQ-20261127-000001")
+        .replace("{batch_no}", "PL-20261127-000001")
         .replace("{action}", "accept")
         .replace("{upload_id}", "5f0c8a52-3f7c-4d35-9d0e-2b1f4f6c9a01")
+        .replace("{consultation_no}", "ZX-20261127-000001")
+        .replace("{step}", "rectification")
+        .replace("{verification_code}", "7K3M9QX2TB4HWZ8C")
 }
 
 #[tokio::test]

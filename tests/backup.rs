@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use common::cases::{card_number, id_number_for, register_person_with_card, window_form};
+use common::node::{Node, NodeOptions};
 use common::{TestApp, TestDb};
 use reqwest::StatusCode;
-use sscard::store::DatabaseUrl;
+use serde_json::{Value, json};
+use sscard::service::Services;
 
 fn sscard(database_url: &str, key_file: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sscard"))
@@ -43,8 +46,90 @@ fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}/sscard.db", dir.display())
 }
 
+/// What a client saw answered, and when.
+#[derive(Clone, Debug)]
+struct Answered {
+    application_no: String,
+    upload_id: String,
+    scan: Vec<u8>,
+    /// The case's actions in order, each with the instant its answer came.
+    actions: Vec<(&'static str, Instant)>,
+}
+
+/// One client working through cases until `stop`: registers a person and
+/// their card (as an import would), uploads a scan, enters a walk-in with
+/// it, then accepts, approves and delivers it, recording each answer.
+/// `first` numbers its persons.
+async fn case_worker(
+    app: Arc<TestApp>,
+    services: Services,
+    token: String,
+    first: u32,
+    answered: Arc<Mutex<Vec<Answered>>>,
+    stop: Arc<AtomicBool>,
+) {
+    // id_number_for is unique below 7000.
+    for n in first..first + 3000 {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let (id, card) = (id_number_for(n), card_number(n));
+        register_person_with_card(&services, &id, "黄明", "13977212345", &card, "collected").await;
+        // Each scan differs, so a blob mixed up with another one shows.
+        let scan = format!("%PDF-1.4\n% scan of case {n}\n%%EOF\n").into_bytes();
+        let upload_id = app
+            .upload_as(&token, &format!("申请表-{n}.pdf"), &scan)
+            .await;
+        let mut form = window_form(&id, "黄明", &card);
+        form["materials"][0]["upload_id"] = json!(upload_id);
+        let case = app.submit_as(&token, &form).await;
+        let application_no = case["application_no"].as_str().unwrap().to_owned();
+        let index = {
+            let mut answered = answered.lock().unwrap();
+            answered.push(Answered {
+                application_no: application_no.clone(),
+                upload_id,
+                scan,
+                actions: vec![("submit", Instant::now())],
+            });
+            answered.len() - 1
+        };
+        for (action, body) in [
+            ("accept", Value::Null),
+            ("approve", Value::Null),
+            (
+                "deliver",
+                json!({ "delivery": { "collected_by": "holder" } }),
+            ),
+        ] {
+            app.act(&token, &application_no, action, &body, StatusCode::OK)
+                .await;
+            answered.lock().unwrap()[index]
+                .actions
+                .push((action, Instant::now()));
+        }
+    }
+}
+
+/// Waits (without a deadline of its own: the test runner's timeout is the
+/// limit) until `answered` holds `count` cases, failing if the workers end
+/// before that.
+async fn wait_for_cases(
+    answered: &Mutex<Vec<Answered>>,
+    count: usize,
+    workers: &[tokio::task::JoinHandle<()>],
+) {
+    while answered.lock().unwrap().len() < count {
+        assert!(
+            !workers.iter().all(tokio::task::JoinHandle::is_finished),
+            "the workers ended before {count} cases were answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
-async fn an_online_backup_under_write_load_restores_every_answered_write() {
+async fn an_online_backup_under_load_restores_every_answered_case_and_scan() {
     let app = TestApp::spawn().await;
     let backups = tempfile::tempdir().unwrap();
     let backup = backups.path().join("nightly");
@@ -59,52 +144,36 @@ async fn an_online_backup_under_write_load_restores_every_answered_write() {
         assert!(!backup.exists(), "nothing written for PostgreSQL");
         return;
     }
-    let admin = app.staff("admin.backup", &["admin"]).await;
-    let id_number = common::valid_id_number("45022119800101123");
-    app.register_person(&id_number, "韦备份", Some("13877212345"))
-        .await;
-    // A blob store next to the database is part of the backup.
-    let db_dir = DatabaseUrl::parse(app.db().url())
-        .unwrap()
-        .sqlite_file()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    std::fs::create_dir_all(db_dir.join("blobs/ab")).unwrap();
-    std::fs::write(db_dir.join("blobs/ab/cdef"), b"material scan").unwrap();
+    // Two window clerks, each doing complete cases of their own persons.
+    let mut clerks = Vec::new();
+    for (name, first) in [("window.a", 100), ("window.b", 3100)] {
+        let clerk = app
+            .staff(name, &["acceptor", "processor", "feedback"])
+            .await;
+        clerks.push((clerk.token, first));
+    }
+    let services = app.db().services().await;
 
-    // Two writers through the running server, recording every answered write.
-    let answered: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let app = Arc::new(app);
+    let answered: Arc<Mutex<Vec<Answered>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for writer in 0..2 {
-        let client = app.client.clone();
-        let url = app.url("/api/v1/accounts");
-        let token = admin.token.clone();
-        let answered = answered.clone();
-        let stop = stop.clone();
-        writers.push(tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let username = format!("load.{writer}.{i}");
-                i += 1;
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&serde_json::json!({ "username": username, "roles": ["acceptor"] }))
-                    .send()
-                    .await
-                    .expect("POST an account");
-                assert_eq!(response.status(), StatusCode::CREATED);
-                answered.lock().unwrap().push((username, Instant::now()));
-            }
-        }));
-    }
-    while answered.lock().unwrap().len() < 10 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let workers: Vec<_> = clerks
+        .into_iter()
+        .map(|(token, first)| {
+            tokio::spawn(case_worker(
+                app.clone(),
+                services.clone(),
+                token,
+                first,
+                answered.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    wait_for_cases(&answered, 6, &workers).await;
 
+    // Every answer recorded before this instant was committed before the
+    // snapshot; later ones may or may not be in the backup.
     let started = Instant::now();
     let url = app.db().url().to_owned();
     let key_file = app.db().key_file();
@@ -115,36 +184,28 @@ async fn an_online_backup_under_write_load_restores_every_answered_write() {
     })
     .await
     .unwrap();
-    let finished = Instant::now();
     assert!(output.status.success(), "{}", text(&output));
     let message = text(&output);
     assert!(message.contains("已备份"), "{message}");
     assert!(message.contains("back it up separately"), "{message}");
 
-    // The server kept serving: writes are answered after the backup too.
+    // The server kept serving: cases are still answered after the backup.
     let after = answered.lock().unwrap().len();
-    while answered.lock().unwrap().len() < after + 5 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_cases(&answered, after + 3, &workers).await;
     stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.await.unwrap();
+    for worker in workers {
+        worker.await.unwrap();
     }
     let answered = answered.lock().unwrap().clone();
-    let before: Vec<&String> = answered
+    let before: Vec<&Answered> = answered
         .iter()
-        .filter(|(_, at)| *at < started)
-        .map(|(name, _)| name)
+        .filter(|case| case.actions[0].1 < started)
         .collect();
-    assert!(before.len() >= 10);
-    // Online: the server answered writes while the backup ran.
     assert!(
-        answered
-            .iter()
-            .any(|(_, at)| *at >= started && *at <= finished),
-        "no write was answered during the backup"
+        before.len() >= 6,
+        "{} cases before the backup",
+        before.len()
     );
-    assert!(answered.iter().any(|(_, at)| *at > finished));
 
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(backup.join("manifest.json")).unwrap())
@@ -160,13 +221,48 @@ async fn an_online_backup_under_write_load_restores_every_answered_write() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["blobs/ab/cdef", "sscard.db"]);
+    assert!(paths.contains(&"sscard.db"), "{paths:?}");
+    for case in &before {
+        let blob = format!("blobs/{}/{}", &case.upload_id[..2], case.upload_id);
+        assert!(paths.contains(&blob.as_str()), "{blob} in {paths:?}");
+    }
     assert!(
         !backup.join("keys.json").exists(),
         "no key file in a backup"
     );
 
-    // Restore into a fresh directory and open it with the same key file.
+    // A damaged scan in a copy of the backup is refused, naming it.
+    let work = tempfile::tempdir().unwrap();
+    let damaged = work.path().join("damaged");
+    copy_dir(&backup, &damaged);
+    let blob = damaged
+        .join("blobs")
+        .join(&before[0].upload_id[..2])
+        .join(&before[0].upload_id);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+    let refused_target = work.path().join("refused");
+    let output = sscard(
+        &sqlite_url(&refused_target),
+        &app.db().key_file(),
+        &["restore", damaged.to_str().unwrap()],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains(&format!(
+            "checksum mismatch: blobs/{}",
+            &before[0].upload_id[..2]
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !refused_target.join("sscard.db").exists(),
+        "nothing restored"
+    );
+
+    // Restore into a fresh directory and serve it with the same key file.
     let fresh = tempfile::tempdir().unwrap();
     let target = fresh.path().join("data");
     let restored_url = sqlite_url(&target);
@@ -177,47 +273,69 @@ async fn an_online_backup_under_write_load_restores_every_answered_write() {
     );
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("已从"), "{}", text(&output));
-    assert_eq!(
-        std::fs::read(target.join("blobs/ab/cdef")).unwrap(),
-        b"material scan"
-    );
-
     let verify = sscard(&restored_url, &app.db().key_file(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("审计日志完整"), "{}", text(&verify));
 
-    let services = sscard::server::prepare(
-        &DatabaseUrl::parse(&restored_url).unwrap(),
-        &app.db().key_file(),
-    )
-    .await
-    .expect("the restored database opens with its key file");
-    let restored: Vec<String> = services
-        .list_accounts()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|account| account.username)
-        .collect();
-    for username in before {
-        assert!(
-            restored.contains(username),
-            "{username} was answered before the backup started but is not restored"
+    let key_file = app.db().key_file();
+    let node = Node::start(&NodeOptions::new(&restored_url, &key_file));
+    let (status, body) = node
+        .post(
+            None,
+            "/api/v1/session",
+            &json!({ "username": "window.a", "password": "Liujiang-318-Window-2026" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    for case in &before {
+        let no = &case.application_no;
+        let (status, restored) = node
+            .get(Some(&token), &format!("/api/v1/applications/{no}"))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{no} was answered before the backup began but is not restored: {restored}"
         );
+        // Every action answered before the backup began is in the timeline.
+        let timeline: Vec<&str> = restored["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| step["action"].as_str().unwrap())
+            .collect();
+        let done_before: Vec<&str> = case
+            .actions
+            .iter()
+            .filter(|(_, at)| *at < started)
+            .map(|(action, _)| *action)
+            .collect();
+        assert!(
+            timeline.starts_with(&done_before),
+            "{no}: {done_before:?} answered before the backup, restored {timeline:?}"
+        );
+        let scan = node
+            .client
+            .get(node.url(&format!("/api/v1/uploads/{}", case.upload_id)))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scan.status(), StatusCode::OK, "{no}'s scan");
+        assert_eq!(scan.bytes().await.unwrap().as_ref(), case.scan.as_slice());
     }
-    assert!(restored.contains(&"admin.backup".to_owned()));
-    // Sealed personal data reads back with the same key file.
-    let index = services
-        .keyring()
-        .blind_index(sscard::service::registry::ID_NUMBER_INDEX, &id_number);
-    let mut conn = services.store().pool().acquire().await.unwrap();
-    let person = sscard::store::registry::person_by_index(&mut conn, &index)
-        .await
-        .unwrap()
-        .expect("the registered person is restored");
-    drop(conn);
-    assert!(!person.id.is_empty());
-    services.store().close().await;
+    let (exit, _) = node.stop();
+    assert!(exit.success(), "{exit}");
+
+    // The restored database does not start with another key file.
+    let other_keys = tempfile::tempdir().unwrap();
+    let output = sscard(
+        &restored_url,
+        &other_keys.path().join("keys.json"),
+        &["calendar", "show", "2026"],
+    );
+    assert!(!output.status.success(), "{}", text(&output));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -180,6 +180,7 @@ async fn a_new_clerk_signs_in_replaces_the_initial_password_and_reaches_the_work
         [
             "/cases?queue=submitted",
             "/cases/new",
+            "/consultations",
             "/cases?queue=awaiting_processing",
             "/cases?queue=awaiting_feedback"
         ],

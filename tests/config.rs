@@ -150,6 +150,7 @@ format = "json"
 [server]
 listen = "127.0.0.1:7001"
 secure_cookies = true
+trusted_proxies = ["10.0.8.0/24"]
 
 [metrics]
 allow = ["10.0.0.0/8"]
@@ -194,6 +195,10 @@ allow = ["10.0.0.0/8"]
     assert_eq!(
         printed_line(&printed, "metrics", "allow"),
         r#"allow = ["192.168.0.0/16", "::1/128"] # env SSCARD_METRICS_ALLOW"#
+    );
+    assert_eq!(
+        printed_line(&printed, "server", "trusted_proxies"),
+        r#"trusted_proxies = ["10.0.8.0/24"] # file"#
     );
     assert_eq!(
         printed_line(&printed, "keys", "file"),
@@ -302,6 +307,14 @@ fn invalid_values_stop_start_up_naming_the_setting_and_the_reason() {
             &[
                 "[metrics] allow (SSCARD_METRICS_ALLOW, --metrics-allow)",
                 "prefix length must be 0 to 32",
+            ],
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"proxy.internal\"]\n",
+            &[],
+            &[
+                "[server] trusted_proxies (SSCARD_TRUSTED_PROXIES, --trusted-proxies)",
+                "`proxy.internal` is not an IP address or CIDR range",
             ],
         ),
         (

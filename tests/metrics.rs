@@ -128,6 +128,25 @@ async fn metrics_show_requests_pool_and_domain_figures() {
         "{text}"
     );
     assert_eq!(value(&text, "sscard_cases_overdue"), Some(1.0), "{text}");
+    assert_eq!(
+        value(&text, r#"sscard_cases_by_step{step="acceptance"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, r#"sscard_cases_overdue_by_step{step="acceptance"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    for step in ["supplement", "processing", "feedback"] {
+        assert_eq!(
+            value(&text, &format!(r#"sscard_cases_by_step{{step="{step}"}}"#)),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    let max = value(&text, "sscard_db_pool_max_connections").expect("the pool's size");
+    assert!(max >= open, "{text}");
 }
 
 #[tokio::test]

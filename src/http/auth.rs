@@ -19,9 +19,7 @@
 //! a token of one kind never opens a route of the other (403
 //! `ROLE_NOT_PERMITTED`).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -56,6 +54,10 @@ pub enum Access {
     /// of these roles: the case routes, where a cardholder applies and
     /// supplements and staff do the rest. Handlers take [`CallerSession`].
     CitizenOrRoles(&'static [Role]),
+    /// A cooperating bank's system by an SM2-signed request (`X-Bank-Code`
+    /// and the other headers of `docs/bank-interface.md`, checked by
+    /// [`super::bank_signature`]), or an account holding one of these roles.
+    BankOrRoles(&'static [Role]),
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
@@ -74,6 +76,30 @@ const BUREAU_STAFF: &[Role] = &[
 const WINDOW_CLERKS: &[Role] = &[Role::Acceptor, Role::Processor, Role::Feedback];
 /// The 受理岗, who enters walk-in and posted applications.
 const ACCEPTORS: &[Role] = &[Role::Acceptor];
+/// The 反馈岗, who delivers results and records what happened to a posted one.
+const FEEDBACK: &[Role] = &[Role::Feedback];
+/// Supervisors, who follow up bad ratings (整改回访).
+const SUPERVISORS: &[Role] = &[Role::Supervisor];
+/// Who answers online questions (互联网咨询): the window clerks and supervisors.
+const CONSULTATION_STAFF: &[Role] = &[
+    Role::Acceptor,
+    Role::Processor,
+    Role::Feedback,
+    Role::Supervisor,
+];
+/// 单位经办人: an employer account, bound to one unified social credit code.
+const EMPLOYERS: &[Role] = &[Role::Employer];
+/// Who reads batches: the employer (its own) and bureau staff.
+const BATCH_READERS: &[Role] = &[
+    Role::Employer,
+    Role::Acceptor,
+    Role::Processor,
+    Role::Feedback,
+    Role::Supervisor,
+    Role::Admin,
+];
+/// Cooperating bank tellers (金融功能激活 at the counter).
+const BANK_TELLERS: &[Role] = &[Role::BankTeller];
 /// Bureau staff and cooperating bank tellers (who see only their bank's cards).
 const CARD_READERS: &[Role] = &[
     Role::Acceptor,
@@ -106,7 +132,17 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             // 网上办理: the cardholder's sign-in page asks for the SMS code,
             // then signs in with it (both rate-limited).
             | "/my/signin/code"
-            | "/my/signin",
+            | "/my/signin"
+            // 业务反馈单真伪验证 by code or by the PDF (rate-limited).
+            | "/verify"
+            | "/verify/upload"
+            | "/api/v1/slips/verify"
+            // 互联网咨询: asking without signing in, and reading the answer
+            // by number and access code (both rate-limited).
+            | "/api/v1/consultations"
+            | "/api/v1/consultations/lookup"
+            | "/consult"
+            | "/progress/consultation",
         ) => Public,
         ("GET" | "DELETE", "/api/v1/session")
         | ("POST", "/api/v1/session/password")
@@ -132,28 +168,85 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             | "/admin/accounts/{username}/enable"
             | "/admin/accounts/{username}/reset-password"
             | "/admin/accounts/{username}/roles",
-        ) => Roles(ADMIN),
-        // The audit trail, as JSON and as the 审计日志 page.
-        ("GET", "/api/v1/audit" | "/audit") => Roles(AUDIT_READERS),
+        )
+        // 合作银行: the bank registry (API and pages).
+        | ("POST", "/api/v1/banks")
+        | ("PUT", "/api/v1/banks/{code}")
+        | ("GET" | "POST", "/admin/banks" | "/admin/banks/{code}") => Roles(ADMIN),
+        // The audit trail, as JSON and as the 审计日志 page; 好差评 — the
+        // ratings overview and the follow-ups of bad ones.
+        (
+            "GET",
+            "/api/v1/audit"
+            | "/audit"
+            | "/api/v1/ratings"
+            | "/api/v1/follow-ups"
+            | "/ratings",
+        ) => Roles(AUDIT_READERS),
         // Citizens: a one-time code by SMS (public, above), then their own session.
         ("GET" | "DELETE", "/api/v1/citizen/session")
         // Pages: 网上办理 — the cardholder's own cases, the online form, the
         // supplement after a one-time notice, their own scans, signing out.
         | ("GET", "/my" | "/my/cases/{application_no}" | "/my/uploads/{upload_id}")
+        // 下载业务反馈单: the holder's electronic result.
+        | ("GET", "/my/cases/{application_no}/slip.pdf")
         | ("GET" | "POST", "/my/apply")
-        | ("POST", "/my/cases/{application_no}/supplement" | "/my/signout") => Access::Citizen,
+        | ("POST", "/my/cases/{application_no}/supplement" | "/my/signout")
+        // The cardholder rates their ended case (好差评) and asks questions
+        // (互联网咨询) from their account, API and pages.
+        | ("POST", "/my/cases/{application_no}/rating")
+        | ("GET" | "POST", "/my/consultations" | "/api/v1/citizen/consultations") => {
+            Access::Citizen
+        }
+        // The express delivery status after 送达 (反馈岗).
+        (
+            "POST",
+            "/api/v1/applications/{application_no}/delivery-status"
+            | "/cases/{application_no}/delivery-status",
+        ) => Roles(FEEDBACK),
+        // 整改回访: supervisors record (administrators read, with the audit trail).
+        (
+            "POST",
+            "/api/v1/follow-ups/{application_no}/{step}"
+            | "/ratings/follow-ups/{application_no}/{step}",
+        ) => Roles(SUPERVISORS),
+        // 互联网咨询: the staff's queue and answers.
+        (
+            "GET",
+            "/api/v1/consultations"
+            | "/api/v1/consultations/{consultation_no}"
+            | "/consultations"
+            | "/consultations/{consultation_no}",
+        )
+        | (
+            "POST",
+            "/api/v1/consultations/{consultation_no}/answer"
+            | "/consultations/{consultation_no}/answer",
+        ) => Roles(CONSULTATION_STAFF),
         // The workbench: every signed-in account, password changed.
         ("GET", "/workbench") => Roles(ANY_ROLE),
         // The card registry: look-ups (a bank teller's are scoped to their bank).
         ("GET", "/api/v1/cards/{card_number}") => Roles(CARD_READERS),
-        ("POST", "/api/v1/persons/lookup") | ("GET" | "POST", "/staff/cards") => {
+        // 合作银行: tellers activate at the counter (page and API); a bank's
+        // system calls the same API with an SM2-signed request.
+        ("POST", "/api/v1/bank/activations") | ("GET", "/api/v1/bank/cards/{card_number}") => {
+            Access::BankOrRoles(BANK_TELLERS)
+        }
+        ("GET" | "POST", "/bank") => Roles(BANK_TELLERS),
+        ("POST", "/api/v1/persons/lookup")
+        | ("GET" | "POST", "/staff/cards")
+        // The bank registry: bureau staff read it (and the banks' rejections
+        // to follow up); administrators keep it (above).
+        | ("GET", "/api/v1/banks" | "/api/v1/banks/{code}" | "/api/v1/banks/{code}/rejections") => {
             Roles(BUREAU_STAFF)
         }
         // 查看完整信息: a full identifier, with a reason, audited.
         ("POST", "/api/v1/cards/{card_number}/reveal")
         // Pages: 办件 — the actions on a case; the domain checks each
         // action's role against the case's step.
-        | ("POST", "/cases/{application_no}/{action}") => Roles(WINDOW_CLERKS),
+        | ("POST", "/cases/{application_no}/{action}")
+        // 窗口评价: a window clerk records the applicant's rating.
+        | ("POST", "/cases/{application_no}/rating") => Roles(WINDOW_CLERKS),
         // The activation case: a cardholder applies online, the 受理岗
         // enters walk-in and posted applications; the domain checks each
         // action's role against the case's step.
@@ -161,10 +254,15 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             Access::CitizenOrRoles(ACCEPTORS)
         }
         ("GET", "/api/v1/applications" | "/api/v1/applications/{application_no}")
+        // 业务反馈单: bureau staff, or the cardholder for their own ended case.
+        | ("GET", "/api/v1/applications/{application_no}/slip.pdf")
         | ("GET", "/api/v1/uploads/{upload_id}") => Access::CitizenOrRoles(BUREAU_STAFF),
-        ("POST", "/api/v1/applications/{application_no}/{action}") => {
-            Access::CitizenOrRoles(WINDOW_CLERKS)
-        }
+        // … and 好差评: the cardholder online, or a window clerk for the applicant.
+        (
+            "POST",
+            "/api/v1/applications/{application_no}/{action}"
+            | "/api/v1/applications/{application_no}/rating",
+        ) => Access::CitizenOrRoles(WINDOW_CLERKS),
         ("GET", "/api/v1/applications/queues")
         // Pages: 办件 — the queues, a case and its scans.
         | (
@@ -172,10 +270,38 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             "/cases"
             | "/cases/find"
             | "/cases/{application_no}"
-            | "/cases/{application_no}/materials/{code}",
-        ) => Roles(BUREAU_STAFF),
+            | "/cases/{application_no}/materials/{code}"
+            // 下载业务反馈单.
+            | "/cases/{application_no}/slip.pdf"
+            // 单位批量启用: the staff's batch queues and a batch.
+            | "/batches"
+            | "/batches/{batch_no}",
+        )
+        // 电话查询、现场查询: the audited look-up by number or ID number.
+        | ("POST", "/api/v1/applications/lookup" | "/cases/find") => Roles(BUREAU_STAFF),
         // Pages: 办件 — the window entry of a walk-in's or a posted form.
         ("GET" | "POST", "/cases/new") => Roles(ACCEPTORS),
+        // 单位批量启用: an employer submits and supplements its own batches
+        // (the service narrows every look-up to the account's USCC); staff
+        // and the employer read them; the window clerks take the steps (the
+        // domain checks each step's role).
+        ("POST", "/api/v1/batches" | "/api/v1/batches/{batch_no}/supplement")
+        // Pages: the employer's batches.
+        | ("GET", "/employer" | "/employer/batches/{batch_no}")
+        | ("POST", "/employer/batches" | "/employer/batches/{batch_no}/supplement") => {
+            Roles(EMPLOYERS)
+        }
+        (
+            "GET",
+            "/api/v1/batches"
+            | "/api/v1/batches/template.xlsx"
+            | "/api/v1/batches/{batch_no}"
+            | "/api/v1/batches/{batch_no}/report.xlsx"
+            | "/api/v1/batches/{batch_no}/authorization",
+        ) => Roles(BATCH_READERS),
+        ("POST", "/api/v1/batches/{batch_no}/{action}" | "/batches/{batch_no}/{action}") => {
+            Roles(WINDOW_CLERKS)
+        }
         _ => return None,
     };
     Some(access)
@@ -191,7 +317,18 @@ fn is_public_read(route: &str) -> bool {
             | "/signin"
             | "/my/signin"
             | "/progress"
+            // 互联网咨询: the guide's FAQ and the question form.
+            | "/consult"
+            // 业务反馈单真伪验证: the form, the result page the slip's QR code
+            // leads to, the API by code and the bureau's public keys (the
+            // code routes are rate-limited).
+            | "/verify"
+            | "/verify/{verification_code}"
+            | "/api/v1/slips/{verification_code}"
+            | "/api/v1/slips/public-key"
             | "/static/style.css"
+            // The batch pages' progress script (same-origin, CSP script-src 'self').
+            | "/static/batch.js"
             | "/api/openapi.json"
             // The handler itself admits only allowed addresses or the token.
             | "/metrics"
@@ -202,6 +339,8 @@ fn is_public_read(route: &str) -> bool {
             | "/api/v1/calendar/deadline"
             | "/api/v1/calendar/years"
             | "/api/v1/calendar/years/{year}"
+            // The keys that verify the bureau's signed answers to banks.
+            | "/api/v1/bank/server-key"
     ) || route.starts_with("/api/docs/")
 }
 
@@ -247,6 +386,12 @@ pub async fn authorize(
     else {
         return next.run(request).await;
     };
+    // A bank system's signed request: authenticated by its signature, not a session.
+    if matches!(rule(request.method(), &route), Some(Access::BankOrRoles(_)))
+        && super::bank_signature::is_bank_signed(request.headers())
+    {
+        return super::bank_signature::authenticate(&state, request, next).await;
+    }
     let denial = match check(&state, &route, request.method(), request.headers()).await {
         Ok(None) => return next.run(request).await,
         Ok(Some(SignedIn::Staff(session))) => {
@@ -338,7 +483,9 @@ async fn check(
         .authenticate(&token)
         .await
         .map_err(Denial::Session)?;
-    if let Access::Roles(roles) | Access::CitizenOrRoles(roles) = access {
+    if let Access::Roles(roles) | Access::CitizenOrRoles(roles) | Access::BankOrRoles(roles) =
+        access
+    {
         if principal.must_change_password {
             return Err(Denial::PasswordChangeRequired);
         }
@@ -580,10 +727,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "-".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
+        // The client behind trusted proxies (`super::client_address`).
+        let address = super::client_address::client_address(&parts.extensions)
+            .map_or_else(|| "-".to_owned(), |address| address.to_string());
         Ok(Client { address })
     }
 }

@@ -17,13 +17,13 @@
 //! The switches are read once at start-up into [`HttpConfig`].
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -81,6 +81,14 @@ pub struct HttpConfig {
     /// The bearer token that opens `/metrics` from any address. From
     /// `--metrics-token` / `SSCARD_METRICS_TOKEN`; none by default.
     pub metrics_token: Option<super::metrics::MetricsToken>,
+    /// The reverse proxies whose `X-Forwarded-For` names the client
+    /// (`super::client_address`). From `--trusted-proxies` /
+    /// `SSCARD_TRUSTED_PROXIES`; none by default (the peer is the client).
+    pub trusted_proxies: Vec<super::metrics::AddressRange>,
+    /// Where the rate-limit buckets live; [`super::limiter::BucketStore::Auto`]
+    /// (memory for SQLite, the database for PostgreSQL) unless a test or a
+    /// measurement chooses.
+    pub rate_limit_store: super::limiter::BucketStore,
 }
 
 impl Default for HttpConfig {
@@ -90,6 +98,8 @@ impl Default for HttpConfig {
             rate_limits: RateLimits::default(),
             metrics_allow: super::metrics::AddressRange::loopback(),
             metrics_token: None,
+            trusted_proxies: Vec::new(),
+            rate_limit_store: super::limiter::BucketStore::Auto,
         }
     }
 }
@@ -200,6 +210,10 @@ pub enum Budget {
     ProgressQuery,
     /// The public identifier pre-check.
     IdentifierCheck,
+    /// 业务反馈单真伪验证: by code or by the PDF (API and pages).
+    SlipVerification,
+    /// 互联网咨询: asking a question without signing in (API and page).
+    Consultation,
 }
 
 impl Budget {
@@ -210,6 +224,8 @@ impl Budget {
             Self::CitizenCode => "获取或使用验证码",
             Self::ProgressQuery => "进度查询",
             Self::IdentifierCheck => "号码预审",
+            Self::SlipVerification => "反馈单验证",
+            Self::Consultation => "提交咨询",
         }
     }
 }
@@ -226,7 +242,33 @@ pub const LIMITED_ROUTES: &[(&str, &str, Budget)] = &[
     ("POST", "/my/signin", Budget::CitizenCode),
     ("POST", "/api/v1/progress", Budget::ProgressQuery),
     ("POST", "/progress", Budget::ProgressQuery),
+    // 互联网咨询: reading an answer by number and access code is a public
+    // look-up like the progress query, and shares its budget.
+    (
+        "POST",
+        "/api/v1/consultations/lookup",
+        Budget::ProgressQuery,
+    ),
+    ("POST", "/progress/consultation", Budget::ProgressQuery),
+    // Asking without signing in: a few questions, then one a minute.
+    ("POST", "/api/v1/consultations", Budget::Consultation),
+    ("POST", "/consult", Budget::Consultation),
     ("POST", "/api/v1/identifiers/check", Budget::IdentifierCheck),
+    // 业务反馈单真伪验证: codes are random (80 bits), but every answer is a
+    // look-up, so guessing is kept slow.
+    (
+        "GET",
+        "/api/v1/slips/{verification_code}",
+        Budget::SlipVerification,
+    ),
+    ("POST", "/api/v1/slips/verify", Budget::SlipVerification),
+    (
+        "GET",
+        "/verify/{verification_code}",
+        Budget::SlipVerification,
+    ),
+    ("POST", "/verify", Budget::SlipVerification),
+    ("POST", "/verify/upload", Budget::SlipVerification),
 ];
 
 /// The budget a route draws on, if it is rate-limited.
@@ -262,6 +304,8 @@ pub struct RateLimits {
     pub citizen_code: Limit,
     pub progress_query: Limit,
     pub identifier_check: Limit,
+    pub slip_verification: Limit,
+    pub consultation: Limit,
 }
 
 impl Default for RateLimits {
@@ -271,6 +315,8 @@ impl Default for RateLimits {
             citizen_code: Limit::new(5, Duration::from_secs(12)),
             progress_query: Limit::new(30, Duration::from_secs(2)),
             identifier_check: Limit::new(60, Duration::from_secs(1)),
+            slip_verification: Limit::new(30, Duration::from_secs(2)),
+            consultation: Limit::new(5, Duration::from_secs(60)),
         }
     }
 }
@@ -284,6 +330,35 @@ impl RateLimits {
             citizen_code: limit,
             progress_query: limit,
             identifier_check: limit,
+            slip_verification: limit,
+            consultation: limit,
+        }
+    }
+
+    /// Every budget multiplied by `factor` (`server.rate_limit_scale`): the
+    /// burst times the factor (at least 1), the refill interval divided by
+    /// it (at least 1 µs). `scaled(1.0)` is `self`.
+    #[must_use]
+    pub fn scaled(self, factor: f64) -> Self {
+        let scale = |limit: Limit| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let burst = (f64::from(limit.burst) * factor)
+                .round()
+                .clamp(1.0, f64::from(u32::MAX)) as u32;
+            let refill = Duration::from_secs_f64(limit.refill_every.as_secs_f64() / factor)
+                .max(Duration::from_micros(1));
+            Limit::new(burst, refill)
+        };
+        if (factor - 1.0).abs() < f64::EPSILON {
+            return self;
+        }
+        Self {
+            sign_in: scale(self.sign_in),
+            citizen_code: scale(self.citizen_code),
+            progress_query: scale(self.progress_query),
+            identifier_check: scale(self.identifier_check),
+            slip_verification: scale(self.slip_verification),
+            consultation: scale(self.consultation),
         }
     }
 
@@ -293,6 +368,8 @@ impl RateLimits {
             Budget::CitizenCode => self.citizen_code,
             Budget::ProgressQuery => self.progress_query,
             Budget::IdentifierCheck => self.identifier_check,
+            Budget::SlipVerification => self.slip_verification,
+            Budget::Consultation => self.consultation,
         }
     }
 }
@@ -368,7 +445,8 @@ impl Buckets {
     }
 }
 
-fn client_key(address: IpAddr) -> IpAddr {
+/// The key of a client's bucket (shared with [`super::limiter`]).
+pub(crate) fn client_key(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -382,7 +460,7 @@ fn client_key(address: IpAddr) -> IpAddr {
 /// Requests over budget get 429 with `Retry-After`: the `RATE_LIMITED`
 /// problem under `/api`, a Chinese page elsewhere.
 pub async fn rate_limit(
-    State(limiter): State<Arc<RateLimiter>>,
+    State(limiter): State<Arc<super::limiter::Limiter>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -393,14 +471,10 @@ pub async fn rate_limit(
     let Some(budget) = budget else {
         return next.run(request).await;
     };
-    // Without a peer address (only in-process callers) all share one bucket.
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
-            addr.ip()
-        });
-    let Err(wait) = limiter.check(budget, client) else {
+    // The client behind trusted proxies (`super::client_address`); without
+    // a peer address (only in-process callers) all share one bucket.
+    let client = super::client_address::client_address_or_unspecified(request.extensions());
+    let Err(wait) = limiter.check(budget, client).await else {
         return next.run(request).await;
     };
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -516,11 +590,27 @@ struct RefusedPage<'a> {
 mod tests {
     use std::collections::HashMap;
 
+    use std::net::Ipv4Addr;
+
     use axum::Router;
     use axum::body::Body;
     use axum::routing::post;
 
     use super::*;
+
+    #[test]
+    fn scaling_multiplies_the_burst_and_divides_the_refill() {
+        let production = RateLimits::default();
+        assert_eq!(production.scaled(1.0), production);
+        let raised = production.scaled(1000.0);
+        assert_eq!(raised.sign_in.burst, 10_000);
+        assert_eq!(raised.sign_in.refill_every, Duration::from_millis(6));
+        assert_eq!(raised.progress_query.burst, 30_000);
+        assert_eq!(raised.progress_query.refill_every, Duration::from_millis(2));
+        let lowered = production.scaled(0.01);
+        assert_eq!(lowered.sign_in.burst, 1, "never below one request");
+        assert_eq!(lowered.sign_in.refill_every, Duration::from_secs(600));
+    }
 
     fn limiter(burst: u32, secs: u64) -> RateLimiter {
         let limit = Limit::new(burst, Duration::from_secs(secs));

@@ -34,6 +34,7 @@ pub const HTTP_DURATION: &str = "sscard_http_request_duration_seconds";
 pub const SIGN_INS: &str = "sscard_sign_ins_total";
 pub const OTP_REQUESTS: &str = "sscard_otp_requests_total";
 pub const BUILD_INFO: &str = "sscard_build_info";
+pub const BANK_REQUESTS: &str = "sscard_bank_requests_total";
 
 /// Upper bounds of the request latency buckets, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -96,12 +97,30 @@ fn describe() {
         "Citizen one-time code requests, by outcome (accepted, refused)."
     );
     metrics::describe_gauge!(BUILD_INFO, "The running sscard version (always 1).");
+    metrics::describe_counter!(
+        crate::service::batches::BATCH_ROWS_METRIC,
+        "Rows of employer batches (单位批量启用) decided by this process, by outcome (activated, already_active, failed)."
+    );
+    metrics::describe_counter!(
+        super::limiter::RATE_LIMITED,
+        "Requests refused by a rate limit, by budget (sign_in, citizen_code, progress_query, identifier_check)."
+    );
+    metrics::describe_counter!(
+        BANK_REQUESTS,
+        "Signed requests of cooperating banks' systems, by result (accepted, or the refusal's code such as BANK_SIGNATURE_INVALID, BANK_REQUEST_REPLAYED)."
+    );
 }
 
 /// Counts a staff sign-in attempt by outcome.
 pub fn sign_in(succeeded: bool) {
     let outcome = if succeeded { "succeeded" } else { "refused" };
     metrics::counter!(SIGN_INS, "outcome" => outcome).increment(1);
+}
+
+/// Counts a bank system's signed request by result (`accepted` or the
+/// refusal's stable code).
+pub fn bank_request(result: &str) {
+    metrics::counter!(BANK_REQUESTS, "result" => result.to_owned()).increment(1);
 }
 
 /// Counts a citizen's one-time code request by outcome.
@@ -185,6 +204,12 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
     );
     gauge(
         &mut text,
+        "sscard_db_pool_max_connections",
+        "The most connections this node's database pool opens.",
+        &[("", i64::from(pool.options().get_max_connections()))],
+    );
+    gauge(
+        &mut text,
         "sscard_persons",
         "Registered cardholders.",
         &[("", counts.persons)],
@@ -225,6 +250,29 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
         "Running cases whose current step is past its due date (working-day calendar, Asia/Shanghai).",
         &[("", counts.overdue_cases)],
     );
+    let steps: Vec<(String, i64, i64)> = counts
+        .cases_by_step
+        .iter()
+        .map(|(step, running, overdue)| (format!("step=\"{step}\""), *running, *overdue))
+        .collect();
+    gauge(
+        &mut text,
+        "sscard_cases_by_step",
+        "Running cases by the step they are at: acceptance (受理), supplement (补正, the applicant's turn, no clock), processing (经办), feedback (反馈).",
+        &steps
+            .iter()
+            .map(|(l, n, _)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut text,
+        "sscard_cases_overdue_by_step",
+        "Running cases past the due date of the step they are at, by step.",
+        &steps
+            .iter()
+            .map(|(l, _, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
     gauge(
         &mut text,
         "sscard_accounts",
@@ -236,6 +284,27 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
         "sscard_audit_entries",
         "Entries of the audit trail.",
         &[("", counts.audit_entries)],
+    );
+    let exchange: Vec<(String, i64)> = state
+        .services
+        .bank_exchange_counts()
+        .await?
+        .into_iter()
+        .map(|(bank, status, n)| {
+            (
+                format!("bank=\"{}\",status=\"{}\"", escape(&bank), escape(&status)),
+                n,
+            )
+        })
+        .collect();
+    gauge(
+        &mut text,
+        "sscard_bank_exchange_cards",
+        "Cards in the batch exchange with cooperating banks, by bank and status: exported (sent, no answer yet), accepted (account registered), rejected (to follow up).",
+        &exchange
+            .iter()
+            .map(|(l, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
     );
     let mut response = text.into_response();
     response.headers_mut().insert(

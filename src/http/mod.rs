@@ -4,7 +4,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod bank_signature;
+pub mod client_address;
 pub mod hardening;
+pub mod limiter;
 pub mod metrics;
 pub mod pages;
 pub mod problem;
@@ -46,7 +49,12 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
     let config = Arc::new(config);
     // Before the first request is counted.
     metrics::install();
-    let limiter = Arc::new(hardening::RateLimiter::new(config.rate_limits));
+    // In memory for one SQLite node, in the database for PostgreSQL nodes.
+    let limiter = Arc::new(limiter::Limiter::new(
+        config.rate_limit_store,
+        services.store(),
+        config.rate_limits,
+    ));
     let state = AppState {
         services,
         config: config.clone(),
@@ -68,6 +76,11 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        // The client behind trusted proxies, before anything reads it.
+        .layer(middleware::from_fn_with_state(
+            config.clone(),
+            client_address::resolve,
+        ))
         .layer(middleware::from_fn(hardening::limit_form_bodies))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(hardening::refuse_cross_site))

@@ -156,6 +156,12 @@ impl From<&ServiceError> for Problem {
             ServiceError::Upstream { code, detail } => {
                 Self::new(StatusCode::BAD_GATEWAY, code, "外部服务暂不可用", detail)
             }
+            ServiceError::NotReady { code, detail } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "服务暂不可用",
+                detail,
+            ),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 Self::new(

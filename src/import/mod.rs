@@ -12,6 +12,7 @@
 //! Nothing here touches the database; `crate::service::import` applies the
 //! records.
 
+pub mod batch;
 pub mod cards;
 pub mod persons;
 pub mod reader;
@@ -353,7 +354,9 @@ type Matched = (
     Vec<(&'static str, String, String)>,
 );
 
-fn match_columns(columns: &[Column], header: &Row) -> Matched {
+/// Maps a header row onto `columns`: each column's position and header as
+/// written, the headers not known, and the columns headed twice.
+pub fn match_columns(columns: &[Column], header: &Row) -> Matched {
     let mut positions: Vec<Option<(usize, String)>> = vec![None; columns.len()];
     let mut ignored = Vec::new();
     let mut duplicated = Vec::new();

@@ -80,14 +80,30 @@ impl Services {
         working_days: u32,
     ) -> ServiceResult<WorkingCalendar> {
         let reach = i32::try_from(working_days / 240 + 1).unwrap_or(i32::MAX);
-        let years = self
-            .store()
-            .calendar_years(start.year(), start.year().saturating_add(reach))
-            .await?;
-        let years = years
-            .iter()
-            .map(decode_year)
-            .collect::<ServiceResult<Vec<_>>>()?;
+        let (from, to) = (start.year(), start.year().saturating_add(reach));
+        // Only the import stamps are read each time; a year is read and
+        // decoded again when it was re-imported (by any process).
+        let stamps = self.store().calendar_year_stamps(from, to).await?;
+        let mut years = Vec::with_capacity(stamps.len());
+        let mut missing = false;
+        for (year, imported_at) in &stamps {
+            match self.reference().year(*year, *imported_at) {
+                Some(calendar) => years.push(YearCalendar::clone(&calendar)),
+                None => missing = true,
+            }
+        }
+        if missing {
+            years.clear();
+            for stored in self.store().calendar_years(from, to).await? {
+                let decoded = decode_year(&stored)?;
+                self.reference().keep_year(
+                    stored.year,
+                    stored.imported_at,
+                    std::sync::Arc::new(decoded.clone()),
+                );
+                years.push(decoded);
+            }
+        }
         Ok(WorkingCalendar::new(years))
     }
 

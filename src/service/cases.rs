@@ -29,6 +29,8 @@ use sscard_domain::registry::{
 use super::accounts::{Client, Principal};
 use super::citizens::CitizenPrincipal;
 use super::e_certificate::ECertificateAnswer;
+use super::notifications::{self, NotificationKind, NotificationView};
+use super::ratings::RatingView;
 use super::registry::{ID_NUMBER_INDEX, blank_to_none, corrupt, field, invalid, parse_social};
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::clock::{to_china, today_in_china};
@@ -353,6 +355,9 @@ pub struct StepView {
     pub delivery: Option<serde_json::Value>,
     /// The due date of the step this one started.
     pub next_due: Option<NaiveDate>,
+    /// The SMS notices this step sent the applicant (number masked); not
+    /// shown to the public progress query.
+    pub notifications: Vec<NotificationView>,
 }
 
 /// When each step is due, as planned from the receipt of the application.
@@ -414,6 +419,9 @@ pub struct CaseView {
     pub timeline: Vec<StepView>,
     /// What the caller may do now (action codes as in the URL).
     pub allowed_actions: Vec<String>,
+    /// 好差评: the applicant's rating once the case has ended, with the
+    /// follow-up of a bad one; not shown to the public progress query.
+    pub rating: Option<RatingView>,
 }
 
 /// A line of a queue.
@@ -837,6 +845,17 @@ impl Services {
             .await?
             .filter(|case| caller.may_see(case))
             .ok_or_else(|| application_not_found(application_no))?;
+        self.view_of_case(conn, case, caller).await
+    }
+
+    /// The view of a case already read on `conn` (the progress query reads
+    /// it first to check the applicant; reading it again cost a round trip).
+    pub(crate) async fn view_of_case(
+        &self,
+        mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
+        case: CaseRow,
+        caller: CaseCaller<'_>,
+    ) -> ServiceResult<CaseView> {
         let materials = rows::materials_of(&mut conn, &case.id).await?;
         let steps = rows::steps_of(&mut conn, &case.id).await?;
         let mut uploads = BTreeMap::new();
@@ -849,8 +868,11 @@ impl Services {
         }
         drop(conn);
         let guide = self.guide_version(guide_version_of(&case)?).await?.guide;
-        self.case_view(&case, &guide, &materials, &uploads, &steps, caller)
-            .await
+        let mut view = self
+            .case_view(&case, &guide, &materials, &uploads, &steps, caller)
+            .await?;
+        self.attach_feedback(&mut view, &case, caller).await?;
+        Ok(view)
     }
 
     /// One action on a case by `caller` (see the module documentation).
@@ -926,7 +948,7 @@ impl Services {
         let mut delivery_detail: Option<String> = None;
         let mut card_change: Option<CardRow> = None;
         let mut next_due: Option<Deadline> = None;
-        let mut sms: Option<String> = None;
+        let mut sms: Option<(NotificationKind, String)> = None;
         match kind {
             CaseActionKind::Accept => {
                 // The acceptance condition before anything is written, so
@@ -955,6 +977,10 @@ impl Services {
                 action = CaseAction::Accept;
                 let limit = guide.time_limit_for(RoleCode::Processor).unwrap_or(1);
                 next_due = Some(step_due(today, limit, &calendar).map_err(deadline_error)?);
+                sms = Some((
+                    NotificationKind::Accepted,
+                    notifications::accepted_text(&case.application_no, case.case_due),
+                ));
             }
             CaseActionKind::NotifyMissing => {
                 self.apply_material_checks(
@@ -973,15 +999,16 @@ impl Services {
                     .err()
                     .unwrap_or_default();
                 step_detail = Some(serde_json::json!({ "notice": notice }));
-                sms = Some(format!(
-                    "【柳江区人社局】您的社会保障卡启用申请（{}）材料需要补正：{}。请登录办事页面或到综合受理窗口一次性补正，补正后重新进入受理。",
-                    case.application_no,
-                    notice
-                        .items
-                        .iter()
-                        .map(|i| i.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join("、")
+                sms = Some((
+                    NotificationKind::Notice,
+                    notifications::notice_text(
+                        &case.application_no,
+                        &notice
+                            .items
+                            .iter()
+                            .map(|i| i.name.clone())
+                            .collect::<Vec<_>>(),
+                    ),
                 ));
                 action = CaseAction::NotifyMissing { notice };
             }
@@ -1033,9 +1060,9 @@ impl Services {
                         reason: input.reason.clone().unwrap_or_default().trim().to_owned(),
                     },
                 };
-                sms = Some(format!(
-                    "【柳江区人社局】您的社会保障卡启用申请（{}）不予受理，原因请登录办事页面或到综合受理窗口查询。",
-                    case.application_no
+                sms = Some((
+                    NotificationKind::Refused,
+                    notifications::refused_text(&case.application_no),
                 ));
             }
             CaseActionKind::Approve
@@ -1088,13 +1115,23 @@ impl Services {
                 };
                 let limit = guide.time_limit_for(RoleCode::Feedback).unwrap_or(0);
                 next_due = Some(step_due(today, limit, &calendar).map_err(deadline_error)?);
-                sms = Some(format!(
-                    "【柳江区人社局】您的社会保障卡启用申请（{}）已办理完成，办理结果将按您选择的方式送达。",
-                    case.application_no
+                sms = Some((
+                    NotificationKind::Completed,
+                    notifications::completed_text(&case.application_no, action.kind()),
                 ));
             }
             CaseActionKind::Deliver => {
                 let record = Self::delivery_record(&case, input.delivery.as_ref(), now)?;
+                if let (Some("express"), Some(carrier), Some(waybill)) = (
+                    record.get("method").and_then(|v| v.as_str()),
+                    record.get("carrier").and_then(|v| v.as_str()),
+                    record.get("waybill_no").and_then(|v| v.as_str()),
+                ) {
+                    sms = Some((
+                        NotificationKind::Dispatched,
+                        notifications::dispatched_text(&case.application_no, carrier, waybill),
+                    ));
+                }
                 step_detail = Some(record.clone());
                 delivery_detail = Some(record.to_string());
                 action = CaseAction::Deliver;
@@ -1153,7 +1190,7 @@ impl Services {
             ),
             _ => (None, opinion),
         };
-        rows::insert_step(
+        let step_seq = rows::insert_step(
             &mut tx,
             &StepRow {
                 id: uuid::Uuid::new_v4().to_string(),
@@ -1174,6 +1211,15 @@ impl Services {
             },
         )
         .await?;
+        // The notice joins the case in this transaction and is sent after
+        // the commit (see `notifications`): the gateway never undoes it.
+        let notice_id = match &sms {
+            Some((kind, text)) => Some(
+                self.queue_notification(&mut tx, &case, step_seq, *kind, text, now)
+                    .await?,
+            ),
+            None => None,
+        };
         self.record_audit(
             &mut tx,
             &actor,
@@ -1191,8 +1237,8 @@ impl Services {
         )
         .await?;
         commit(tx).await?;
-        if let Some(text) = sms {
-            self.notify_applicant(&case, &text).await;
+        if let Some(id) = notice_id {
+            self.send_notifications(&[id]).await;
         }
         self.application(caller, &application_no).await
     }
@@ -2282,25 +2328,17 @@ impl Services {
         }
     }
 
-    /// Sends a text to the applicant's mobile on the form; a failure is
-    /// logged, never undoes the committed action.
-    async fn notify_applicant(&self, case: &CaseRow, text: &str) {
+    /// The applicant's mobile number on the sealed form, if it reads as one.
+    pub(crate) fn applicant_mobile(&self, case: &CaseRow) -> Option<MobileNumber> {
         let form = self
             .open_sealed(&case.form_sealed, &rows::FORM_SEALED.aad(&case.id))
             .ok()
             .and_then(|json| serde_json::from_str::<SealedForm>(&json).ok());
-        let Some(mobile) = form.and_then(|f| MobileNumber::parse(&f.applicant_mobile).ok()) else {
+        let mobile = form.and_then(|f| MobileNumber::parse(&f.applicant_mobile).ok());
+        if mobile.is_none() {
             tracing::warn!(application_no = %case.application_no, "no mobile number to notify");
-            return;
-        };
-        if let Err(error) = self.sms_gateway().send(&mobile, text).await {
-            tracing::warn!(
-                application_no = %case.application_no,
-                mobile = %mobile.masked(),
-                %error,
-                "the applicant could not be notified by SMS"
-            );
         }
+        mobile
     }
 
     async fn case_view(
@@ -2409,6 +2447,7 @@ impl Services {
             notice,
             timeline,
             allowed_actions,
+            rating: None,
         })
     }
 
@@ -2540,6 +2579,7 @@ fn post_of(action: &str) -> &'static str {
         Some(RoleCode::Acceptor) => "受理岗",
         Some(RoleCode::Processor) => "经办岗",
         Some(RoleCode::Feedback) => "反馈岗",
+        None if action == DELIVERY_STATUS_ACTION => "反馈岗",
         None => "窗口工作人员",
     }
 }
@@ -2803,9 +2843,18 @@ fn step_view(step: &StepRow) -> StepView {
         .as_ref()
         .and_then(|d| d.get("notice"))
         .and_then(|n| serde_json::from_value(n.clone()).ok());
-    let delivery = (step.action == "deliver").then(|| detail.clone()).flatten();
+    let delivery = (step.action == "deliver" || step.action == DELIVERY_STATUS_ACTION)
+        .then(|| detail.clone())
+        .flatten();
     let action_label = if step.action == "submit" {
         "提交申请".to_owned()
+    } else if step.action == DELIVERY_STATUS_ACTION {
+        let change = detail
+            .as_ref()
+            .and_then(|d| d.get("change_label"))
+            .and_then(|l| l.as_str())
+            .unwrap_or("更新");
+        format!("寄送状态：{change}")
     } else {
         CaseActionKind::from_code(&step.action)
             .map_or_else(|| step.action.clone(), |k| k.label_zh().to_owned())
@@ -2827,10 +2876,15 @@ fn step_view(step: &StepRow) -> StepView {
         notice,
         delivery,
         next_due: step.next_due,
+        notifications: Vec::new(),
     }
 }
 
-fn state_of(case: &CaseRow) -> ServiceResult<CaseState> {
+/// The timeline action of a change of the express delivery status, recorded
+/// by the 反馈岗 after 送达 (see [`Services::record_delivery_status`]).
+pub const DELIVERY_STATUS_ACTION: &str = "delivery_status";
+
+pub(crate) fn state_of(case: &CaseRow) -> ServiceResult<CaseState> {
     CaseState::from_codes(&case.state, case.outcome.as_deref())
         .ok_or_else(|| corrupt("cases.state", &case.state))
 }
@@ -2844,7 +2898,7 @@ fn is_overdue(case: &CaseRow, state: CaseState, today: NaiveDate) -> bool {
     state.step().is_some() && case.step_due.is_some_and(|due| due < today)
 }
 
-fn summary_of(case: &CaseRow, today: NaiveDate) -> ServiceResult<CaseSummary> {
+pub(crate) fn summary_of(case: &CaseRow, today: NaiveDate) -> ServiceResult<CaseSummary> {
     let state = state_of(case)?;
     let channel =
         Channel::from_code(&case.channel).ok_or_else(|| corrupt("cases.channel", &case.channel))?;

@@ -72,6 +72,9 @@ impl Services {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(DemoOutcome::NotEmpty(found));
         }
+        // The cooperating banks first, so every demo card's account is
+        // checked against its bank's BINs as it is written.
+        self.seed_demo_banks(&mut tx).await?;
         let mut persons = 0;
         let mut cards = 0;
         for person in generator.persons(DEMO_PERSONS) {

@@ -42,21 +42,28 @@ pub fn parse_guide_file(text: &str) -> ServiceResult<Guide> {
 }
 
 impl Services {
-    /// The current guide: the highest published version.
+    /// The current guide: the highest published version. Which version
+    /// that is is read from the database each time (another process may
+    /// have published one); its content comes from the process's cache of
+    /// decoded versions ([`super::reference_cache`]).
     pub async fn current_guide(&self) -> ServiceResult<PublishedGuide> {
-        let stored = self
-            .store()
-            .current_guide()
-            .await?
-            .ok_or_else(|| ServiceError::NotFound {
-                code: "GUIDE_NOT_PUBLISHED",
-                detail: "尚未发布办事指南，请联系系统管理员发布。".to_owned(),
-            })?;
-        decode(&stored)
+        let version =
+            self.store()
+                .current_guide_version()
+                .await?
+                .ok_or_else(|| ServiceError::NotFound {
+                    code: "GUIDE_NOT_PUBLISHED",
+                    detail: "尚未发布办事指南，请联系系统管理员发布。".to_owned(),
+                })?;
+        self.guide_version(version).await
     }
 
-    /// One published version, exactly as it was published.
+    /// One published version, exactly as it was published. Published
+    /// versions never change, so each is read and decoded once per process.
     pub async fn guide_version(&self, version: u32) -> ServiceResult<PublishedGuide> {
+        if let Some(guide) = self.reference().guide(version) {
+            return Ok(PublishedGuide::clone(&guide));
+        }
         let stored =
             self.store()
                 .guide_version(version)
@@ -65,7 +72,10 @@ impl Services {
                     code: "GUIDE_VERSION_NOT_FOUND",
                     detail: format!("办事指南第 {version} 版不存在，请核对版本号。"),
                 })?;
-        decode(&stored)
+        let guide = decode(&stored)?;
+        self.reference()
+            .keep_guide(version, std::sync::Arc::new(guide.clone()));
+        Ok(guide)
     }
 
     pub async fn guide_versions(&self) -> ServiceResult<Vec<GuideVersionSummary>> {

@@ -5,19 +5,29 @@
 
 pub mod accounts;
 pub mod audit_trail;
+pub mod bank_activation;
+pub mod bank_exchange;
+pub mod banks;
+pub mod batches;
 pub mod calendar;
 pub mod cases;
 pub mod citizen_forms;
 pub mod citizens;
+pub mod consultations;
+pub mod delivery;
 pub mod demo;
 pub mod e_certificate;
 pub mod guide;
 pub mod identifiers;
 pub mod import;
 pub mod keys;
+pub mod notifications;
 pub mod progress;
+pub mod ratings;
+pub mod reference_cache;
 pub mod registry;
 pub mod reveal;
+pub mod slips;
 pub mod sms;
 pub mod stats;
 
@@ -136,6 +146,10 @@ pub enum ServiceError {
     /// nothing that depended on it was done.
     #[error("{detail}")]
     Upstream { code: &'static str, detail: String },
+    /// Something this installation needs for the use case is missing (e.g.
+    /// the slip's fonts are not installed); an operator must fix it.
+    #[error("{detail}")]
+    NotReady { code: &'static str, detail: String },
     #[error("database unavailable: {0}")]
     Unavailable(#[source] StoreError),
     #[error("internal error: {0}")]
@@ -162,7 +176,8 @@ impl ServiceError {
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::TooManyRequests { code, .. }
-            | Self::Upstream { code, .. } => code,
+            | Self::Upstream { code, .. }
+            | Self::NotReady { code, .. } => code,
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -187,6 +202,18 @@ pub struct Services {
     e_certificates: Arc<dyn e_certificate::ECertificateLibrary>,
     /// Where uploaded scans are kept (see [`crate::blobs`]).
     blobs: Arc<dyn crate::blobs::BlobStore>,
+    /// 好差评 settings (see [`ratings`]).
+    ratings: ratings::RatingSettings,
+    /// 业务反馈单: fonts, signing key, public address (see [`slips`]).
+    slips: Arc<slips::SlipState>,
+    /// The bank interface: its settings and answer-signing key (see [`banks`]).
+    banks: Arc<banks::BankState>,
+    /// 单位批量启用: chunk size (see [`batches`]).
+    batch: batches::BatchSettings,
+    /// Wakes this process's batch worker when a batch is accepted here.
+    batch_wakeup: Arc<tokio::sync::Notify>,
+    /// Decoded guide versions and calendar years (see [`reference_cache`]).
+    reference: Arc<reference_cache::ReferenceCache>,
 }
 
 impl Services {
@@ -203,7 +230,26 @@ impl Services {
             sms,
             e_certificates,
             blobs,
+            ratings: ratings::RatingSettings::default(),
+            slips: Arc::new(slips::SlipState::new(slips::SlipSettings::default())),
+            banks: Arc::new(banks::BankState::default()),
+            batch: batches::BatchSettings::default(),
+            batch_wakeup: Arc::new(tokio::sync::Notify::new()),
+            reference: Arc::default(),
         }
+    }
+
+    /// Makes slips with `settings` from now on (fonts, signing key file,
+    /// public address).
+    #[must_use]
+    pub fn with_slip_settings(mut self, settings: slips::SlipSettings) -> Self {
+        self.slips = Arc::new(slips::SlipState::new(settings));
+        self
+    }
+
+    /// The slips' settings and fonts.
+    pub fn slip_state(&self) -> &slips::SlipState {
+        &self.slips
     }
 
     /// Keeps uploaded scans in `blobs` from now on.
@@ -220,6 +266,11 @@ impl Services {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The decoded reference data of this process.
+    pub(crate) fn reference(&self) -> &reference_cache::ReferenceCache {
+        &self.reference
     }
 
     /// The keys that seal personal data at rest and key the blind indexes,

@@ -122,7 +122,6 @@ impl Services {
             .await
             .map_err(StoreError::from)?;
         let case = rows::case_by_number(&mut conn, &application_no).await?;
-        drop(conn);
         // Both comparisons always run, against a dummy when there is no
         // case, so the answer's timing does not single out a wrong field.
         let (stored_index, stored_name) = case.as_ref().map_or_else(
@@ -142,7 +141,9 @@ impl Services {
         };
         // The full view as staff would load it, then reduced to what the
         // public may see.
-        let staff_view = self.application_for_progress(&case.application_no).await?;
+        let staff_view = self
+            .view_of_case(conn, case.clone(), CaseCaller::Public)
+            .await?;
         let state = CaseState::from_codes(&staff_view.status, staff_view.outcome.as_deref());
         let delivery_status = staff_view.delivery.as_ref().map(|d| {
             match (
@@ -150,9 +151,13 @@ impl Services {
                 d.get("carrier").and_then(|c| c.as_str()),
                 d.get("waybill_no").and_then(|w| w.as_str()),
             ) {
-                (Some("express"), Some(carrier), Some(waybill)) => {
-                    format!("已寄出（{carrier}，运单号 {waybill}，邮费由政府支付）")
-                }
+                // 已寄出, 已签收 or 退回, as the 反馈岗 last recorded it.
+                (Some("express"), Some(carrier), Some(waybill)) => format!(
+                    "{}（{carrier}，运单号 {waybill}，邮费由政府支付）",
+                    d.get("delivery_status_label")
+                        .and_then(|l| l.as_str())
+                        .unwrap_or("已寄出")
+                ),
                 (Some("window"), _, _) => "已在窗口领取".to_owned(),
                 _ => "已发布到网上办事账户".to_owned(),
             }
@@ -186,18 +191,11 @@ impl Services {
                 .unwrap_or_default(),
         })
     }
-
-    async fn application_for_progress(
-        &self,
-        application_no: &str,
-    ) -> ServiceResult<super::cases::CaseView> {
-        self.application(CaseCaller::Public, application_no).await
-    }
 }
 
 /// A name with all but its first (and, from three characters, its last)
 /// character hidden: `韦*`, `黄*明`.
-fn mask_name(name: &str) -> String {
+pub(crate) fn mask_name(name: &str) -> String {
     let keep_end = usize::from(name.chars().count() > 2);
     mask::mask_middle(name, 1, keep_end)
 }

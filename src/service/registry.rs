@@ -1024,6 +1024,9 @@ impl Services {
         if unchanged {
             return Ok((UpsertOutcome::Unchanged, existing));
         }
+        // An account set or a bank changed: the account's BIN must be the bank's.
+        self.check_card_account_bin(tx, &record.bank_code, record.bank_account.as_ref())
+            .await?;
         if existing.card_identification_code != record.card_identification_code.as_str()
             && rows::card_by_identification_code(tx, record.card_identification_code.as_str())
                 .await?
@@ -1078,6 +1081,9 @@ impl Services {
                 )],
             ));
         }
+        // The account's BIN must be one of the card's bank (when registered).
+        self.check_card_account_bin(tx, &record.bank_code, record.bank_account.as_ref())
+            .await?;
         let holder = self.person_for_card(tx, &record.holder).await?;
         if rows::card_by_identification_code(tx, record.card_identification_code.as_str())
             .await?

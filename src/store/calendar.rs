@@ -29,6 +29,31 @@ impl super::Store {
         rows.iter().map(stored_year).collect()
     }
 
+    /// When each stored year within `from..=to` was (last) imported: a
+    /// year whose stamp is unchanged need not be read again.
+    pub async fn calendar_year_stamps(
+        &self,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<(i32, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT year, imported_at FROM calendar_years WHERE year >= $1 AND year <= $2 \
+             ORDER BY year",
+        )
+        .bind(i64::from(from))
+        .bind(i64::from(to))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    year_of(row)?,
+                    parse_time(&row.try_get::<String, _>("imported_at")?)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every loaded year number.
     pub async fn calendar_year_numbers(&self) -> Result<Vec<i32>, StoreError> {
         let rows = sqlx::query("SELECT year FROM calendar_years ORDER BY year")

@@ -201,6 +201,20 @@ pub async fn case_by_number(
     row.map(|row| case_row(&row)).transpose()
 }
 
+/// A case by its row id.
+pub async fn case_by_id(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Option<CaseRow>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
+    )))
+    .bind(case_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| case_row(&row)).transpose()
+}
+
 /// Takes the case's row lock for the rest of the transaction (PostgreSQL;
 /// SQLite's writers are serialised by `BEGIN IMMEDIATE` already), so that
 /// actions on one case run one after the other. False when there is no such

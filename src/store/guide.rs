@@ -35,6 +35,15 @@ impl super::Store {
         row.map(|row| stored_guide(&row)).transpose()
     }
 
+    /// The highest published version's number.
+    pub async fn current_guide_version(&self) -> Result<Option<u32>, StoreError> {
+        let row = sqlx::query("SELECT MAX(version) AS version FROM guide_versions")
+            .fetch_one(self.pool())
+            .await?;
+        let version: Option<i64> = row.try_get("version")?;
+        version.map(to_version).transpose()
+    }
+
     pub async fn guide_version(&self, version: u32) -> Result<Option<StoredGuide>, StoreError> {
         let row = sqlx::query(
             "SELECT version, content_json, source_toml, published_at, published_by \

@@ -36,6 +36,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     super::registry::ADDRESS_SEALED,
     super::registry::BANK_ACCOUNT_SEALED,
     super::cases::FORM_SEALED,
+    super::slips::PRIVATE_KEY_SEALED,
+    super::banks::PRIVATE_KEY_SEALED,
+    super::feedback::RATING_COMMENT_SEALED,
+    super::feedback::QUESTION_SEALED,
+    super::batches::ID_NUMBER_SEALED,
 ];
 
 /// The next page of (key, sealed value) after `after`, in key order.

@@ -9,14 +9,19 @@
 pub mod accounts;
 pub mod audit;
 pub mod backup;
+pub mod banks;
+pub mod batches;
 pub mod calendar;
 pub mod cases;
 pub mod citizens;
 pub mod demo;
+pub mod feedback;
 pub mod guide;
 pub mod keys;
+pub mod rate_limits;
 pub mod registry;
 pub mod settings;
+pub mod slips;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -134,6 +139,12 @@ impl std::fmt::Debug for DatabaseUrl {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where write transactions begin: on SQLite a pool of one connection,
+    /// so this process's writers queue for it in order instead of
+    /// sleep-polling for SQLite's write lock (its busy handler sleeps up to
+    /// 100 ms between tries, leaving the lock idle; `BENCHMARKS.md`); on
+    /// PostgreSQL the pool itself.
+    writer: AnyPool,
 }
 
 impl Store {
@@ -159,28 +170,28 @@ impl Store {
         let options = AnyConnectOptions::from_str(&connect_url)
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
         let backend = url.backend;
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options(backend)
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL for concurrent readers, FULL so that an answered
-                        // commit survives a power cut, foreign keys enforced.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            // One connection: SQLite has one writer at a time anyway.
+            Backend::Sqlite => {
+                pool_options(backend)
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     /// Applies every pending embedded migration, each in its own
@@ -237,16 +248,40 @@ impl Store {
     /// (`BEGIN IMMEDIATE`) so two writers queue instead of failing mid-way.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }
 
     /// Closes every connection (used on shutdown so SQLite checkpoints its WAL).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// The options of both pools: the connection settings of each backend.
+fn pool_options(backend: Backend) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        // An embedded SQLite connection cannot drop the way a network one
+        // can; pinging it before every checkout (a round trip to its worker
+        // thread) was measurable work (BENCHMARKS.md).
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL for concurrent readers, FULL so that an answered
+                    // commit survives a power cut, foreign keys enforced.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// The highest migration this binary carries.

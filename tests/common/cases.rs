@@ -298,3 +298,55 @@ impl TestApp {
         body
     }
 }
+
+/// Registers a person of 柳江区 (with `mobile` and an address on record) and
+/// their card in `social_state` straight through the registry service, as
+/// an import does — for tests whose server is another process, or that
+/// register while the server is busy.
+pub async fn register_person_with_card(
+    services: &sscard::service::Services,
+    id_number: &str,
+    name: &str,
+    mobile: &str,
+    number: &str,
+    social_state: &str,
+) {
+    let person = sscard::service::registry::PersonInput {
+        id_number: id_number.to_owned(),
+        name: name.to_owned(),
+        mobile: Some(mobile.to_owned()),
+        address: Some("广西柳州市柳江区柳堡路318号".to_owned()),
+        employer_uscc: None,
+        enrolment_region: "450206".to_owned(),
+        enrolment_status: "contributing".to_owned(),
+        enrolment_since: "2015-07-01".to_owned(),
+    }
+    .parse(sscard::clock::today_in_china())
+    .expect("a valid person");
+    services
+        .register_person(&person, &sscard::service::Actor::system())
+        .await
+        .expect("register the person");
+    let n: u32 = number.bytes().fold(7u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    let card = sscard::service::registry::CardInput {
+        card_number: number.to_owned(),
+        card_identification_code: format!("450200D156000005{n:08X}{:08X}", n.rotate_left(7)),
+        issuing_area_code: "450200".to_owned(),
+        spec_version: "3.00".to_owned(),
+        issue_date: "20240315".to_owned(),
+        expiry_date: "20340314".to_owned(),
+        holder_id_number: id_number.to_owned(),
+        bank_code: "ICBC".to_owned(),
+        bank_account: None,
+        social_state: Some(social_state.to_owned()),
+        financial_state: None,
+    }
+    .parse()
+    .expect("a valid card");
+    services
+        .register_card(&card, &sscard::service::Actor::system())
+        .await
+        .expect("register the card");
+}

@@ -5,8 +5,11 @@
 //! each test then gets its own database, dropped afterwards.
 #![allow(dead_code)]
 
+pub mod bank;
+pub mod batches;
 pub mod browser;
 pub mod cases;
+pub mod node;
 
 use std::net::SocketAddr;
 

@@ -10,7 +10,11 @@
 //! - SM4 (GB/T 32907-2016) in Galois/Counter Mode (the GCM of NIST SP 800-38D,
 //!   as GB/T 36624 lists for SM4) for field encryption, see [`Keyring`];
 //! - HMAC-SM3 blind indexes for equality look-ups on encrypted fields, see
-//!   [`Keyring::blind_index`].
+//!   [`Keyring::blind_index`];
+//! - SM2 signatures (GB/T 32918.2-2016) with SM3, see [`Sm2SigningKey`] and
+//!   [`Sm2PublicKey`] (the 业务反馈单's signature, the bank interface);
+//! - SM4-GCM in segments for the batch files exchanged with banks, see
+//!   [`Sm4StreamWriter`] and [`TransportKey`].
 //!
 //! The RustCrypto implementations have not been independently audited or
 //! certified; that is why they stay behind this module.
@@ -22,9 +26,18 @@
 
 mod keyfile;
 mod keyring;
+mod sign;
+mod transport;
 
 pub use keyfile::{KeyFile, KeyFileError, KeyFileWarning};
 pub use keyring::{CryptoError, DataKey, Keyring};
+pub use sign::{SM2_USER_ID, SignatureKeyError, Sm2PublicKey, Sm2SigningKey};
+pub use transport::{
+    SEGMENT_LEN, Sm3Hasher, Sm4StreamReader, Sm4StreamWriter, TRANSPORT_MAGIC, TransportError,
+    TransportKey, is_transport_encrypted, sm2_public_key_parse, sm2_signature_from_der,
+    sm2_signature_to_der,
+};
+pub use zeroize::Zeroizing;
 
 use hmac::{KeyInit, Mac};
 use sm3::{Digest, Sm3};

@@ -4,9 +4,14 @@
 //! types what may happen and the store persists the answer.
 
 pub mod access;
+pub mod bank;
+pub mod batch;
 pub mod calendar;
 pub mod case;
+pub mod consultation;
+pub mod delivery;
 pub mod guide;
 pub mod identifiers;
 pub mod mask;
+pub mod rating;
 pub mod registry;

@@ -203,7 +203,7 @@ pub async fn act(
 }
 
 /// A JSON body, or the default when the request has none.
-async fn optional_json<T>(request: Request, state: &AppState) -> Result<T, Problem>
+pub(crate) async fn optional_json<T>(request: Request, state: &AppState) -> Result<T, Problem>
 where
     T: Default + serde::de::DeserializeOwned,
 {

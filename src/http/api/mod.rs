@@ -3,14 +3,20 @@
 mod accounts;
 pub mod applications;
 mod audit;
+mod banks;
+use banks::BankSignatureAuth;
+pub mod batches;
 mod calendar;
 mod citizen;
+mod consultations;
+mod feedback;
 mod guide;
 mod health;
 mod identifiers;
 mod progress;
 mod registry;
 mod session;
+pub mod slips;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -64,6 +70,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/admin/sms-outbox", get(citizen::sms_outbox))
         .route("/api/v1/cards/{card_number}", get(registry::card))
+        .route("/api/v1/banks", get(banks::list).post(banks::create))
+        .route(
+            "/api/v1/banks/{code}",
+            get(banks::get_one).put(banks::update),
+        )
+        .route("/api/v1/banks/{code}/rejections", get(banks::rejections))
+        .route("/api/v1/bank/activations", post(banks::activate))
+        .route("/api/v1/bank/cards/{card_number}", get(banks::card))
+        .route("/api/v1/bank/server-key", get(banks::server_key))
         .route("/api/v1/persons/lookup", post(registry::person_lookup))
         .route("/api/v1/cards/{card_number}/reveal", post(registry::reveal))
         .route(
@@ -91,6 +106,51 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/uploads/{upload_id}", get(applications::download))
         .route("/api/v1/progress", post(progress::query))
+        .route(
+            "/api/v1/applications/{application_no}/slip.pdf",
+            get(slips::download),
+        )
+        .route("/api/v1/slips/public-key", get(slips::public_key))
+        .route(
+            "/api/v1/slips/verify",
+            post(slips::verify_file).layer(axum::extract::DefaultBodyLimit::max(
+                slips::VERIFY_BODY_LIMIT,
+            )),
+        )
+        .route("/api/v1/slips/{verification_code}", get(slips::verify_code))
+        .route("/api/v1/applications/lookup", post(feedback::lookup))
+        .route(
+            "/api/v1/applications/{application_no}/delivery-status",
+            post(feedback::delivery_status),
+        )
+        .route(
+            "/api/v1/applications/{application_no}/rating",
+            post(feedback::rate),
+        )
+        .route("/api/v1/ratings", get(feedback::ratings))
+        .route("/api/v1/follow-ups", get(feedback::follow_ups))
+        .route(
+            "/api/v1/follow-ups/{application_no}/{step}",
+            post(feedback::record_follow_up),
+        )
+        .route(
+            "/api/v1/consultations",
+            post(consultations::ask).get(consultations::queue),
+        )
+        .route("/api/v1/consultations/lookup", post(consultations::lookup))
+        .route(
+            "/api/v1/consultations/{consultation_no}",
+            get(consultations::get_one),
+        )
+        .route(
+            "/api/v1/consultations/{consultation_no}/answer",
+            post(consultations::answer),
+        )
+        .route(
+            "/api/v1/citizen/consultations",
+            post(consultations::citizen_ask).get(consultations::citizen_list),
+        )
+        .merge(batches::router())
 }
 
 /// `/api/openapi.json` and the Swagger UI at `/api/docs`, both served from
@@ -139,6 +199,14 @@ pub fn docs() -> Router<AppState> {
         citizen::sign_out,
         citizen::sms_outbox,
         registry::card,
+        banks::list,
+        banks::create,
+        banks::get_one,
+        banks::update,
+        banks::rejections,
+        banks::activate,
+        banks::card,
+        banks::server_key,
         registry::person_lookup,
         registry::reveal,
         applications::submit,
@@ -149,10 +217,35 @@ pub fn docs() -> Router<AppState> {
         applications::act,
         applications::upload,
         applications::download,
+        batches::submit,
+        batches::list,
+        batches::template,
+        batches::get_one,
+        batches::report,
+        batches::letter,
+        batches::supplement,
+        batches::act,
         progress::query,
+        slips::download,
+        slips::verify_code,
+        slips::verify_file,
+        slips::public_key,
+        feedback::lookup,
+        feedback::delivery_status,
+        feedback::rate,
+        feedback::ratings,
+        feedback::follow_ups,
+        feedback::record_follow_up,
+        consultations::ask,
+        consultations::lookup,
+        consultations::citizen_ask,
+        consultations::citizen_list,
+        consultations::queue,
+        consultations::get_one,
+        consultations::answer,
         crate::http::metrics::metrics,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BankSignatureAuth),
     components(schemas(super::problem::Problem, crate::service::FieldError)),
     tags(
         (name = "health", description = "存活与就绪"),
@@ -165,7 +258,13 @@ pub fn docs() -> Router<AppState> {
         (name = "citizen", description = "办事群众登录（短信验证码）"),
         (name = "sms", description = "短信（演示发件箱）"),
         (name = "registry", description = "持卡人与社会保障卡查询"),
+        (name = "banks", description = "合作银行登记"),
+        (name = "bank", description = "合作银行：柜台激活金融功能与银行系统接口（SM2 签名）"),
         (name = "applications", description = "办件：申请、受理、经办、反馈"),
+        (name = "batches", description = "单位批量启用：授权委托书与电子名单、逐行办理进度、结果清单"),
+        (name = "ratings", description = "好差评与整改回访"),
+        (name = "consultations", description = "互联网咨询"),
+        (name = "slips", description = "业务反馈单：下载与真伪验证"),
         (name = "metrics", description = "运行指标（Prometheus）"),
     )
 )]

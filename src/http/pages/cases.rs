@@ -35,17 +35,27 @@ use crate::service::cases::{
     DeliveryInput, DeliveryMethod, DeliveryRecordInput, MaterialInput, PrecheckReport, Queue,
     QueueCount, StepView, action_from_path, action_path, normalize_application_no,
 };
+use crate::service::delivery::{CaseLookup, DeliveryStatusInput, LookupResult};
+use crate::service::notifications::NotificationView;
+use crate::service::ratings::RatingInput;
 use crate::service::{FieldError, ServiceError};
+use sscard_domain::delivery::{ExpressChange, ExpressStatus};
+use sscard_domain::rating::RatingLevel;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cases", get(queues))
-        .route("/cases/find", get(find))
+        .route("/cases/find", get(find).post(find_post))
         .route("/cases/new", get(new_form).post(new_post))
         .route("/cases/{application_no}", get(case_page))
         .route(
             "/cases/{application_no}/materials/{code}",
             get(material_scan),
+        )
+        .route("/cases/{application_no}/rating", post(rate))
+        .route(
+            "/cases/{application_no}/delivery-status",
+            post(delivery_status),
         )
         .route("/cases/{application_no}/{action}", post(act))
 }
@@ -238,17 +248,113 @@ struct FindQuery {
     application_no: Option<String>,
 }
 
-/// 按申请编号打开: the number on the applicant's slip.
-async fn find(Query(query): Query<FindQuery>) -> Response {
+#[derive(Template, WebTemplate)]
+#[template(path = "cases_find.html")]
+struct FindPage {
+    staff: StaffNav,
+    result: Option<LookupResult>,
+    rows: Vec<QueueRow>,
+    error: Option<String>,
+}
+
+/// 按申请编号打开: the number on the applicant's slip (电话查询、现场查询).
+/// The look-up is audited; one case found opens it, none shows the find
+/// page. Without a number: the find page.
+async fn find(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Query(query): Query<FindQuery>,
+) -> Response {
     let no: String = normalize_application_no(query.application_no.as_deref().unwrap_or_default())
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(40)
         .collect();
     if no.is_empty() {
-        see_other("/cases")
+        return FindPage {
+            staff: StaffNav::of(&session.principal),
+            result: None,
+            rows: Vec::new(),
+            error: None,
+        }
+        .into_response();
+    }
+    look_up(
+        &state,
+        &session,
+        &client,
+        &CaseLookup {
+            application_no: Some(no),
+            id_number: None,
+        },
+    )
+    .await
+}
+
+/// 按申请编号或身份证号码查找 (posted: an ID number never goes in a URL).
+async fn find_post(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    fields: Fields,
+) -> Response {
+    let typed = fields.get("query").trim();
+    // Anything that reads as an ID number is one; the rest is a number.
+    let query = if sscard_domain::identifiers::IdNumber::parse(typed).is_ok() {
+        CaseLookup {
+            application_no: None,
+            id_number: Some(typed.to_owned()),
+        }
     } else {
-        see_other(&format!("/cases/{no}"))
+        CaseLookup {
+            application_no: Some(typed.to_owned()),
+            id_number: None,
+        }
+    };
+    look_up(&state, &session, &client, &query).await
+}
+
+async fn look_up(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    query: &CaseLookup,
+) -> Response {
+    match state
+        .services
+        .look_up_cases(&session.principal, query, client)
+        .await
+    {
+        Ok(result) if result.searched_by == "application_no" && result.cases.len() == 1 => {
+            see_other(&format!("/cases/{}", result.cases[0].application_no))
+        }
+        Ok(result) => FindPage {
+            staff: StaffNav::of(&session.principal),
+            rows: result.cases.iter().map(QueueRow::of).collect(),
+            result: Some(result),
+            error: None,
+        }
+        .into_response(),
+        Err(error @ ServiceError::Invalid { .. }) => {
+            let problem = Problem::from(&error);
+            (
+                problem.status_code(),
+                FindPage {
+                    staff: StaffNav::of(&session.principal),
+                    result: None,
+                    rows: Vec::new(),
+                    error: Some(
+                        problem
+                            .errors
+                            .first()
+                            .map_or(problem.detail.clone(), |e| e.message.clone()),
+                    ),
+                },
+            )
+                .into_response()
+        }
+        Err(error) => service_error_page(&error),
     }
 }
 
@@ -256,10 +362,10 @@ async fn find(Query(query): Query<FindQuery>) -> Response {
 // The case page
 
 /// A radio button.
-struct Choice {
-    value: &'static str,
-    label: &'static str,
-    checked: bool,
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
 }
 
 fn choices(options: &[(&'static str, &'static str)], current: &str) -> Vec<Choice> {
@@ -628,6 +734,31 @@ struct TimelineRow {
     notice: Vec<String>,
     delivery: Option<String>,
     next_due: Option<String>,
+    sms: Vec<SmsLine>,
+}
+
+/// An SMS notice in the timeline (number masked).
+pub struct SmsLine {
+    pub label: String,
+    pub mobile: String,
+    pub status: String,
+    pub status_label: String,
+    pub text: String,
+}
+
+impl SmsLine {
+    pub fn of(notice: &NotificationView) -> Self {
+        Self {
+            label: notice.kind_label.clone(),
+            mobile: notice
+                .mobile_masked
+                .clone()
+                .unwrap_or_else(|| "无手机号".to_owned()),
+            status: notice.status.clone(),
+            status_label: notice.status_label.clone(),
+            text: notice.text.clone(),
+        }
+    }
 }
 
 impl TimelineRow {
@@ -648,6 +779,7 @@ impl TimelineRow {
                 .unwrap_or_default(),
             delivery: step.delivery.as_ref().map(delivery_summary),
             next_due: step.next_due.map(|d| d.to_string()),
+            sms: step.notifications.iter().map(SmsLine::of).collect(),
         }
     }
 }
@@ -656,6 +788,9 @@ impl TimelineRow {
 fn delivery_summary(record: &serde_json::Value) -> String {
     let text = |key: &str| record.get(key).and_then(|v| v.as_str()).unwrap_or_default();
     let mut parts = vec![text("method_label").to_owned()];
+    if !text("delivery_status_label").is_empty() {
+        parts.push(format!("寄送状态：{}", text("delivery_status_label")));
+    }
     if !text("collector").is_empty() {
         parts.push(format!("领取人：{}", text("collector")));
     }
@@ -699,6 +834,73 @@ struct CasePage {
     materials: Vec<MaterialLine>,
     timeline: Vec<TimelineRow>,
     forms: Forms,
+    /// 好差评 given, as one line.
+    rating: Option<RatingLine>,
+    /// 窗口评价: a window clerk records the applicant's rating.
+    rating_form: Option<RatingForm>,
+    /// The express delivery status (反馈岗).
+    delivery_status_form: Option<DeliveryStatusForm>,
+}
+
+/// A case's rating.
+pub struct RatingLine {
+    pub level_label: String,
+    pub bad: bool,
+    pub comment: Option<String>,
+    pub channel_label: String,
+    pub rated_at: String,
+    pub follow_up: Option<String>,
+}
+
+impl RatingLine {
+    pub fn of(rating: &crate::service::ratings::RatingView) -> Self {
+        Self {
+            level_label: rating.level_label.clone(),
+            bad: rating.level.is_bad(),
+            comment: rating.comment.clone(),
+            channel_label: rating.channel_label.clone(),
+            rated_at: to_china(rating.rated_at)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            follow_up: rating.follow_up.as_ref().map(|f| {
+                format!(
+                    "已转整改回访：{}，时限 {}{}",
+                    f.status_label,
+                    f.due_on,
+                    if f.overdue { "（已超期）" } else { "" }
+                )
+            }),
+        }
+    }
+}
+
+/// The five levels as radio buttons, best first.
+pub fn level_choices(current: &str) -> Vec<Choice> {
+    RatingLevel::ALL
+        .into_iter()
+        .map(|level| Choice {
+            value: level.code(),
+            label: level.label_zh(),
+            checked: level.code() == current,
+        })
+        .collect()
+}
+
+/// 好差评 form.
+pub struct RatingForm {
+    pub levels: Vec<Choice>,
+    pub comment: String,
+    pub error: Option<String>,
+}
+
+/// 寄送状态 form.
+struct DeliveryStatusForm {
+    current: &'static str,
+    changes: Vec<Choice>,
+    note: String,
+    carrier: String,
+    waybill_no: String,
+    error: Option<FormError>,
 }
 
 impl CasePage {
@@ -726,8 +928,52 @@ impl CasePage {
                 }),
             })
             .collect();
+        let principal = &session.principal;
+        let ended = matches!(case.status.as_str(), "completed" | "refused");
+        let clerk = [Role::Acceptor, Role::Processor, Role::Feedback]
+            .into_iter()
+            .any(|role| principal.has_role(role));
+        let rating_form = (ended && clerk && case.rating.is_none()).then(|| RatingForm {
+            levels: level_choices(""),
+            comment: String::new(),
+            error: None,
+        });
+        let delivery_status_form = case
+            .delivery
+            .as_ref()
+            .filter(|_| {
+                case.status == "completed"
+                    && case.delivery_method == DeliveryMethod::Express.code()
+                    && principal.has_role(Role::Feedback)
+            })
+            .map(|d| {
+                d.get("delivery_status")
+                    .and_then(|s| s.as_str())
+                    .and_then(ExpressStatus::from_code)
+                    .unwrap_or(ExpressStatus::Posted)
+            })
+            .filter(|status| !status.available_changes().is_empty())
+            .map(|status| DeliveryStatusForm {
+                current: status.label_zh(),
+                changes: status
+                    .available_changes()
+                    .into_iter()
+                    .map(|change| Choice {
+                        value: change.code(),
+                        label: change.label_zh(),
+                        checked: false,
+                    })
+                    .collect(),
+                note: String::new(),
+                carrier: String::new(),
+                waybill_no: String::new(),
+                error: None,
+            });
         Self {
             staff: StaffNav::of(&session.principal),
+            rating: case.rating.as_ref().map(RatingLine::of),
+            rating_form,
+            delivery_status_form,
             notice,
             error: None,
             failed: None,
@@ -759,6 +1005,8 @@ fn case_notice(code: Option<&str>) -> Option<&'static str> {
             "已确认该卡此前已启用，未重复启用。办件转入反馈环节（待反馈）。"
         }
         "deliver" => "已登记送达，办件已办结。",
+        "rated" => "已登记申请人的评价。",
+        "delivery-status" => "已登记寄送状态。",
         _ => return None,
     })
 }
@@ -928,6 +1176,117 @@ async fn act(
         page.failed = Some((kind.label_zh(), anchor, section));
     } else {
         page.error = Some(FormError::of(&error));
+    }
+    (Problem::from(&error).status_code(), page).into_response()
+}
+
+/// 窗口评价: a window clerk records the applicant's rating of an ended case.
+async fn rate(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Path(application_no): Path<String>,
+    fields: Fields,
+) -> Response {
+    let caller = CaseCaller::Staff(&session.principal);
+    let input = RatingInput {
+        level: fields.get("level").to_owned(),
+        comment: fields.optional("comment"),
+    };
+    let error = match state
+        .services
+        .rate_case(caller, &application_no, &input, &client)
+        .await
+    {
+        Ok(rating) => {
+            return see_other(&format!(
+                "/cases/{}?notice=rated#rating",
+                rating.application_no
+            ));
+        }
+        Err(error) => error,
+    };
+    if matches!(
+        error,
+        ServiceError::Unavailable(_) | ServiceError::Internal(_) | ServiceError::NotFound { .. }
+    ) {
+        return service_error_page(&error);
+    }
+    let case = match state.services.application(caller, &application_no).await {
+        Ok(case) => case,
+        Err(error) => return service_error_page(&error),
+    };
+    let mut page = CasePage::new(&session, case, None);
+    let problem = Problem::from(&error);
+    match &mut page.rating_form {
+        Some(form) => {
+            form.levels = level_choices(fields.get("level"));
+            form.comment = fields.get("comment").to_owned();
+            form.error = Some(
+                problem
+                    .errors
+                    .first()
+                    .map_or_else(|| problem.detail.clone(), |e| e.message.clone()),
+            );
+            page.failed = Some(("登记评价", "rating", "办理评价"));
+        }
+        None => page.error = Some(FormError::of(&error)),
+    }
+    (problem.status_code(), page).into_response()
+}
+
+/// 寄送状态: the 反馈岗 records what happened to a posted result.
+async fn delivery_status(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Path(application_no): Path<String>,
+    fields: Fields,
+) -> Response {
+    let input = DeliveryStatusInput {
+        change: fields.get("change").to_owned(),
+        note: fields.optional("note"),
+        carrier: fields.optional("carrier"),
+        waybill_no: fields.optional("waybill_no"),
+    };
+    let error = match state
+        .services
+        .record_delivery_status(&session.principal, &application_no, &input, &client)
+        .await
+    {
+        Ok(case) => {
+            return see_other(&format!(
+                "/cases/{}?notice=delivery-status",
+                case.application_no
+            ));
+        }
+        Err(error) => error,
+    };
+    if matches!(
+        error,
+        ServiceError::Unavailable(_) | ServiceError::Internal(_) | ServiceError::NotFound { .. }
+    ) {
+        return service_error_page(&error);
+    }
+    let caller = CaseCaller::Staff(&session.principal);
+    let case = match state.services.application(caller, &application_no).await {
+        Ok(case) => case,
+        Err(error) => return service_error_page(&error),
+    };
+    let mut page = CasePage::new(&session, case, None);
+    match &mut page.delivery_status_form {
+        Some(form) => {
+            let posted = ExpressChange::from_code(fields.get("change"));
+            for choice in &mut form.changes {
+                choice.checked = posted.is_some_and(|c| c.code() == choice.value);
+            }
+            form.note = fields.get("note").to_owned();
+            form.carrier = fields.get("carrier").to_owned();
+            form.waybill_no = fields.get("waybill_no").to_owned();
+            form.error = Some(FormError::of(&error));
+            page.failed = Some(("登记寄送状态", "delivery-status", "寄送状态"));
+        }
+        None => page.error = Some(FormError::of(&error)),
     }
     (Problem::from(&error).status_code(), page).into_response()
 }

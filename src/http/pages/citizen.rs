@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
             post(supplement).layer(DefaultBodyLimit::max(SCAN_FORM_BODY_LIMIT)),
         )
         .route("/my/uploads/{upload_id}", get(scan))
+        .route("/my/cases/{application_no}/rating", post(rate))
 }
 
 /// What the page layout of a signed-in cardholder shows about them.
@@ -77,7 +78,7 @@ pub struct CitizenNav {
 }
 
 impl CitizenNav {
-    fn of(session: &CitizenSession) -> Self {
+    pub fn of(session: &CitizenSession) -> Self {
         Self {
             name: session.principal.name.clone(),
             id_number_masked: session.principal.id_number_masked.clone(),
@@ -868,6 +869,8 @@ struct StepLine {
     actor: String,
     opinion: Option<String>,
     notice: Vec<String>,
+    /// The SMS notices this step sent (number masked).
+    sms: Vec<super::cases::SmsLine>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -888,6 +891,10 @@ struct CasePage {
     summary: Option<String>,
     errors: Vec<PageError>,
     scan_accept: &'static str,
+    /// 好差评 given.
+    rating: Option<super::cases::RatingLine>,
+    /// 好差评 form, once the case has ended and while it is not rated.
+    rating_form: Option<super::cases::RatingForm>,
 }
 
 fn delivery_lines(delivery: Option<&serde_json::Value>) -> Vec<(&'static str, String)> {
@@ -957,6 +964,11 @@ fn case_page_of(
                         .collect()
                 })
                 .unwrap_or_default(),
+            sms: step
+                .notifications
+                .iter()
+                .map(super::cases::SmsLine::of)
+                .collect(),
         })
         .collect();
     let can_supplement = case.allowed_actions.iter().any(|a| a == "supplement");
@@ -978,8 +990,15 @@ fn case_page_of(
                 .collect()
         })
         .unwrap_or_default();
+    let ended = matches!(case.status.as_str(), "completed" | "refused");
     CasePage {
         citizen: CitizenNav::of(session),
+        rating: case.rating.as_ref().map(super::cases::RatingLine::of),
+        rating_form: (ended && case.rating.is_none()).then(|| super::cases::RatingForm {
+            levels: super::cases::level_choices(""),
+            comment: String::new(),
+            error: None,
+        }),
         notice,
         received: time(case.received_at),
         step_due: case.step_due.map(day),
@@ -1026,6 +1045,7 @@ async fn case_page(
             "申请已提交。受理岗将审核您的申请材料，办理进度会以短信通知您预留的手机号；您也可以随时在本页查看。",
         ),
         Some("supplemented") => Some("补正材料已提交，您的申请重新进入受理，请留意短信通知。"),
+        Some("rated") => Some("感谢您的评价！"),
         _ => None,
     };
     case_page_of(&session, case, notice).into_response()
@@ -1132,6 +1152,51 @@ async fn supplement(
         slot.error = error_for(&errors, &format!("scan_{}", slot.code));
     }
     page.errors = errors;
+    (status, page).into_response()
+}
+
+/// 好差评: the holder rates their ended case, once.
+async fn rate(
+    State(state): State<AppState>,
+    session: CitizenSession,
+    client: Client,
+    Path(application_no): Path<String>,
+    fields: super::staff::Fields,
+) -> Response {
+    let caller = CaseCaller::Citizen(&session.principal);
+    let input = crate::service::ratings::RatingInput {
+        level: fields.get("level").to_owned(),
+        comment: fields.optional("comment"),
+    };
+    let error = match state
+        .services
+        .rate_case(caller, &application_no, &input, &client)
+        .await
+    {
+        Ok(rating) => {
+            return see_other(&format!(
+                "/my/cases/{}?notice=rated#rating",
+                rating.application_no
+            ));
+        }
+        Err(ServiceError::NotFound { .. }) => return not_found_page(),
+        Err(error) => error,
+    };
+    let case = match state.services.application(caller, &application_no).await {
+        Ok(case) => case,
+        Err(ServiceError::NotFound { .. }) => return not_found_page(),
+        Err(error) => return service_error_page(&error),
+    };
+    let mut page = case_page_of(&session, case, None);
+    let (status, detail, field_errors) = alert_of(&error);
+    match &mut page.rating_form {
+        Some(form) => {
+            form.levels = super::cases::level_choices(fields.get("level"));
+            form.comment = fields.get("comment").to_owned();
+            form.error = Some(field_errors.first().map_or(detail, |e| e.message.clone()));
+        }
+        None => page.summary = Some(detail),
+    }
     (status, page).into_response()
 }
 

@@ -2,10 +2,15 @@
 
 mod admin;
 mod audit;
+mod bank;
+mod batches;
 mod cases;
 mod citizen;
+mod consultations;
 mod progress;
+mod ratings;
 mod registry;
+mod slips;
 pub mod staff;
 
 use askama::Template;
@@ -30,9 +35,14 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(audit::router())
         .merge(registry::router())
+        .merge(bank::router())
         .merge(progress::router())
         .merge(cases::router())
+        .merge(batches::router())
         .merge(citizen::router())
+        .merge(consultations::router())
+        .merge(ratings::router())
+        .merge(slips::router())
 }
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");

@@ -121,6 +121,14 @@ pub struct StaffNav {
     pub can_look_up_cards: bool,
     /// Bureau staff see the cases (办件).
     pub can_see_cases: bool,
+    /// Supervisors and administrators read the ratings (好差评).
+    pub can_see_ratings: bool,
+    /// Window clerks and supervisors answer online questions (互联网咨询).
+    pub can_answer_consultations: bool,
+    /// An employer account (单位经办人): its batch page.
+    pub is_employer: bool,
+    /// A cooperating bank's teller: the counter page (金融功能激活).
+    pub is_bank_teller: bool,
     pub must_change_password: bool,
 }
 
@@ -133,6 +141,18 @@ impl StaffNav {
             can_audit: principal.has_role(Role::Admin) || principal.has_role(Role::Supervisor),
             can_look_up_cards: principal.roles.iter().any(Role::is_bureau_staff),
             can_see_cases: principal.roles.iter().any(Role::is_bureau_staff),
+            can_see_ratings: principal.has_role(Role::Admin)
+                || principal.has_role(Role::Supervisor),
+            can_answer_consultations: [
+                Role::Acceptor,
+                Role::Processor,
+                Role::Feedback,
+                Role::Supervisor,
+            ]
+            .into_iter()
+            .any(|role| principal.has_role(role)),
+            is_employer: principal.has_role(Role::Employer),
+            is_bank_teller: principal.has_role(Role::BankTeller),
             must_change_password: principal.must_change_password,
         }
     }
@@ -362,6 +382,11 @@ fn duties(role: Role) -> Vec<Duty> {
                 "/cases/new",
                 "录入到窗口办理的申请人（或受委托人）提交的、或邮寄来的《社会保障卡服务申请表》，预审后提交。",
             ),
+            open(
+                "互联网咨询",
+                "/consultations",
+                "答复办事群众在网上提出的咨询；电话、现场查询进度时，在办件队列按申请编号或身份证号码查找办件（每次查找都记入审计日志）。",
+            ),
         ],
         Role::Processor => vec![open(
             "审查与决定",
@@ -384,10 +409,17 @@ fn duties(role: Role) -> Vec<Duty> {
                 "/cases?queue=overdue",
                 "查看已超过本环节办理时限的办件（等待申请人补正的时间不计入），督促相应岗位办理。",
             ),
-            upcoming(
-                "统计与督办",
-                "办件统计和差评（不满意、非常不满意）整改跟踪。",
+            open(
+                "好差评与整改回访",
+                "/ratings",
+                "查看各评价等级的占比和评价明细；对不满意、非常不满意的差评，在时限（工作日）内登记整改情况、回访结果并办结。",
             ),
+            open(
+                "互联网咨询",
+                "/consultations",
+                "答复办事群众在网上提出的咨询。",
+            ),
+            upcoming("办件统计", "按时间、渠道和结果统计办件。"),
         ],
         Role::Admin => vec![
             open(
@@ -395,19 +427,26 @@ fn duties(role: Role) -> Vec<Duty> {
                 "/admin/accounts",
                 "创建账号并分配角色，停用、启用账号，为忘记密码或被锁定的人员重置密码。",
             ),
+            open(
+                "合作银行",
+                "/admin/banks",
+                "登记合作银行的代码、名称、发卡行识别码（BIN）、联系人和银行系统的 SM2 公钥，暂停或恢复合作；查看批量报送、回盘情况和银行拒绝开户待跟进的卡。",
+            ),
             open("审计日志", "/audit", "查询审计记录，校验审计链的完整性。"),
             upcoming(
                 "办事指南与工作日历",
                 "发布新版办事指南、导入每年的法定节假日和调休安排（目前由运维人员通过 sscard guide publish、sscard calendar import 命令办理）。",
             ),
         ],
-        Role::BankTeller => vec![upcoming(
+        Role::BankTeller => vec![open(
             "激活金融功能",
+            "/bank",
             "持卡人本人持身份证原件到柜台时，激活社会保障卡的金融（银行账户）功能；金融功能不得由他人代办。",
         )],
-        Role::Employer => vec![upcoming(
+        Role::Employer => vec![open(
             "批量启用",
-            "为本单位职工批量启用社会保障卡社保功能：上传加盖单位公章的批量启用授权书及职工电子名单，查看每一行的办理结果。",
+            "/employer",
+            "为本单位职工批量启用社会保障卡社保功能：下载名单模板，上传加盖单位公章的批量启用授权书及职工电子名单，查看办理进度并下载每一行的办理结果。",
         )],
     }
 }

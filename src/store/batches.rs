@@ -1,0 +1,991 @@
+//! Employer batches, the rows of their lists and their steps (migration
+//! `0011_batches.sql`), and the bulk statements a chunk of rows needs: one
+//! round trip per kind of statement per chunk, never one per row.
+//!
+//! Claiming rows is the one engine-specific statement: on PostgreSQL the
+//! pending rows of a chunk are taken with `FOR UPDATE SKIP LOCKED`, so
+//! several servers share one batch without ever taking the same row; on
+//! SQLite the chunk's `BEGIN IMMEDIATE` transaction holds the database.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::cases::StepRow;
+use super::keys::SealedColumn;
+use super::registry::{format_date, parse_date};
+use super::{Backend, StoreError, format_time, parse_time};
+
+/// The sealed ID number of a list row.
+pub const ID_NUMBER_SEALED: SealedColumn = SealedColumn {
+    table: "batch_rows",
+    key: "id",
+    column: "id_number_sealed",
+};
+
+/// How many rows (of `params_per_row` bind parameters each) go into one
+/// multi-row statement (`INSERT … VALUES`, `UPDATE … FROM (VALUES …)`,
+/// `IN (…)`). sqlx's SQLite driver finds each `$N` by asking SQLite for the
+/// parameter's name, which SQLite answers by scanning the statement's
+/// parameters: binding costs grow with the square of a statement's
+/// parameters, so SQLite statements stay near 100 parameters (measured: 3,250
+/// parameters a statement spent 29 % of a batch's time there). PostgreSQL
+/// binds by position; its statements take a few thousand (its limit is
+/// 65,535), each statement being a round trip.
+fn rows_per_statement(conn: &AnyConnection, params_per_row: usize) -> usize {
+    let params = if conn.backend_name() == "SQLite" {
+        100
+    } else {
+        4000
+    };
+    (params / params_per_row.max(1)).max(1)
+}
+
+/// `pending`, `succeeded`, `failed`.
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+
+/// One batch as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRow {
+    pub id: String,
+    pub batch_no: String,
+    pub item_code: String,
+    pub implementation_code: String,
+    pub guide_version: i64,
+    pub employer_uscc: String,
+    pub employer_name: String,
+    pub submitted_by: String,
+    pub letter_upload_id: String,
+    pub letter_status: String,
+    pub letter_reason: Option<String>,
+    pub list_file_name: String,
+    pub list_format: String,
+    pub list_encoding: String,
+    pub list_digest_sm3: String,
+    pub header_row: i64,
+    pub ignored_columns: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub outcome_code: Option<String>,
+    pub outcome_reason: Option<String>,
+    pub rows_total: i64,
+    pub rows_done: i64,
+    pub rows_succeeded: i64,
+    pub rows_failed: i64,
+    pub rows_activated: i64,
+    pub bank_requests: i64,
+    pub chunks_done: i64,
+    pub received_at: DateTime<Utc>,
+    pub step_started_at: Option<DateTime<Utc>>,
+    pub step_due: Option<NaiveDate>,
+    pub step_due_provisional: bool,
+    pub case_due: Option<NaiveDate>,
+    pub processing_started_at: Option<DateTime<Utc>>,
+    pub processing_finished_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const BATCH_COLUMNS: &str = "id, batch_no, item_code, implementation_code, guide_version, \
+    employer_uscc, employer_name, submitted_by, letter_upload_id, letter_status, letter_reason, \
+    list_file_name, list_format, list_encoding, list_digest_sm3, header_row, ignored_columns, \
+    state, outcome, outcome_code, outcome_reason, rows_total, rows_done, rows_succeeded, \
+    rows_failed, rows_activated, bank_requests, chunks_done, received_at, step_started_at, \
+    step_due, step_due_provisional, case_due, processing_started_at, processing_finished_at, \
+    delivered_at, version, created_at, updated_at";
+
+fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+}
+
+fn opt_date(row: &AnyRow, column: &str) -> Result<Option<NaiveDate>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_date)
+        .transpose()
+}
+
+fn batch_row(row: &AnyRow) -> Result<BatchRow, StoreError> {
+    Ok(BatchRow {
+        id: row.try_get("id")?,
+        batch_no: row.try_get("batch_no")?,
+        item_code: row.try_get("item_code")?,
+        implementation_code: row.try_get("implementation_code")?,
+        guide_version: row.try_get("guide_version")?,
+        employer_uscc: row.try_get("employer_uscc")?,
+        employer_name: row.try_get("employer_name")?,
+        submitted_by: row.try_get("submitted_by")?,
+        letter_upload_id: row.try_get("letter_upload_id")?,
+        letter_status: row.try_get("letter_status")?,
+        letter_reason: row.try_get("letter_reason")?,
+        list_file_name: row.try_get("list_file_name")?,
+        list_format: row.try_get("list_format")?,
+        list_encoding: row.try_get("list_encoding")?,
+        list_digest_sm3: row.try_get("list_digest_sm3")?,
+        header_row: row.try_get("header_row")?,
+        ignored_columns: row.try_get("ignored_columns")?,
+        state: row.try_get("state")?,
+        outcome: row.try_get("outcome")?,
+        outcome_code: row.try_get("outcome_code")?,
+        outcome_reason: row.try_get("outcome_reason")?,
+        rows_total: row.try_get("rows_total")?,
+        rows_done: row.try_get("rows_done")?,
+        rows_succeeded: row.try_get("rows_succeeded")?,
+        rows_failed: row.try_get("rows_failed")?,
+        rows_activated: row.try_get("rows_activated")?,
+        bank_requests: row.try_get("bank_requests")?,
+        chunks_done: row.try_get("chunks_done")?,
+        received_at: parse_time(&row.try_get::<String, _>("received_at")?)?,
+        step_started_at: opt_time(row, "step_started_at")?,
+        step_due: opt_date(row, "step_due")?,
+        step_due_provisional: row.try_get::<i64, _>("step_due_provisional")? != 0,
+        case_due: opt_date(row, "case_due")?,
+        processing_started_at: opt_time(row, "processing_started_at")?,
+        processing_finished_at: opt_time(row, "processing_finished_at")?,
+        delivered_at: opt_time(row, "delivered_at")?,
+        version: row.try_get("version")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+/// `$first, $first+1, …` for `count` parameters, in parentheses.
+fn tuple(first: usize, count: usize) -> String {
+    let params: Vec<String> = (first..first + count).map(|i| format!("${i}")).collect();
+    format!("({})", params.join(", "))
+}
+
+/// `$first, …, $first+count-1`, for an `IN (…)` list.
+fn list(first: usize, count: usize) -> String {
+    let params: Vec<String> = (first..first + count).map(|i| format!("${i}")).collect();
+    params.join(", ")
+}
+
+/// SQLite's page cache of this connection, in KiB: widened for the length
+/// of a batch transaction, which touches thousands of pages (random persons
+/// and cards, their events): with the default 2 MiB SQLite would read the
+/// same pages again within the transaction and spill dirty pages to the WAL
+/// before the commit. [`narrow_cache`] gives the memory back. PostgreSQL:
+/// nothing to do.
+pub async fn widen_cache(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if conn.backend_name() == "SQLite" {
+        sqlx::query("PRAGMA cache_size = -24576")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Back to SQLite's default page cache (2 MiB); pages beyond it are freed
+/// as the connection next uses its cache.
+pub async fn narrow_cache(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if conn.backend_name() == "SQLite" {
+        sqlx::query("PRAGMA cache_size = -2000")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Batches
+// ---------------------------------------------------------------------------
+
+/// The next batch number's sequence for `day` (YYYYMMDD), counted in the
+/// submitting transaction.
+pub async fn next_batch_seq(conn: &mut AnyConnection, day: &str) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO batch_counters (day, last) VALUES ($1, 1) \
+         ON CONFLICT (day) DO UPDATE SET last = batch_counters.last + 1 RETURNING last",
+    )
+    .bind(day.to_owned())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("last")?)
+}
+
+pub async fn insert_batch(conn: &mut AnyConnection, b: &BatchRow) -> Result<(), StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO batches ({BATCH_COLUMNS}) VALUES {}",
+        tuple(1, 39)
+    )))
+    .bind(b.id.clone())
+    .bind(b.batch_no.clone())
+    .bind(b.item_code.clone())
+    .bind(b.implementation_code.clone())
+    .bind(b.guide_version)
+    .bind(b.employer_uscc.clone())
+    .bind(b.employer_name.clone())
+    .bind(b.submitted_by.clone())
+    .bind(b.letter_upload_id.clone())
+    .bind(b.letter_status.clone())
+    .bind(b.letter_reason.clone())
+    .bind(b.list_file_name.clone())
+    .bind(b.list_format.clone())
+    .bind(b.list_encoding.clone())
+    .bind(b.list_digest_sm3.clone())
+    .bind(b.header_row)
+    .bind(b.ignored_columns.clone())
+    .bind(b.state.clone())
+    .bind(b.outcome.clone())
+    .bind(b.outcome_code.clone())
+    .bind(b.outcome_reason.clone())
+    .bind(b.rows_total)
+    .bind(b.rows_done)
+    .bind(b.rows_succeeded)
+    .bind(b.rows_failed)
+    .bind(b.rows_activated)
+    .bind(b.bank_requests)
+    .bind(b.chunks_done)
+    .bind(format_time(b.received_at))
+    .bind(b.step_started_at.map(format_time))
+    .bind(b.step_due.map(format_date))
+    .bind(i64::from(b.step_due_provisional))
+    .bind(b.case_due.map(format_date))
+    .bind(b.processing_started_at.map(format_time))
+    .bind(b.processing_finished_at.map(format_time))
+    .bind(b.delivered_at.map(format_time))
+    .bind(b.version)
+    .bind(format_time(b.created_at))
+    .bind(format_time(b.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The row count, bank requests and header of a batch whose rows are all in.
+pub async fn set_batch_rows(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+    rows_total: i64,
+    bank_requests: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE batches SET rows_total = $1, bank_requests = $2 WHERE id = $3")
+        .bind(rows_total)
+        .bind(bank_requests)
+        .bind(batch_id.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn batch_by_number(
+    conn: &mut AnyConnection,
+    batch_no: &str,
+) -> Result<Option<BatchRow>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE batch_no = $1"
+    )))
+    .bind(batch_no.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| batch_row(&row)).transpose()
+}
+
+pub async fn batch_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<BatchRow>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1"
+    )))
+    .bind(id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| batch_row(&row)).transpose()
+}
+
+/// Takes the batch's row lock (PostgreSQL) for the rest of the
+/// transaction, so steps on one batch run one after the other.
+pub async fn lock_batch(conn: &mut AnyConnection, batch_no: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE batches SET version = version WHERE batch_no = $1")
+        .bind(batch_no.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A step's change of a batch.
+#[derive(Clone, Debug)]
+pub struct BatchChange {
+    pub state: String,
+    pub outcome: Option<String>,
+    pub outcome_code: Option<String>,
+    pub outcome_reason: Option<String>,
+    pub letter_status: String,
+    pub letter_reason: Option<String>,
+    pub letter_upload_id: String,
+    pub step_started_at: Option<DateTime<Utc>>,
+    pub step_due: Option<NaiveDate>,
+    pub step_due_provisional: bool,
+    pub processing_started_at: Option<DateTime<Utc>>,
+    pub processing_finished_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// Compare-and-set of a batch's state on `version`; false when another
+/// step changed it first.
+pub async fn update_batch(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+    change: &BatchChange,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE batches SET state = $1, outcome = $2, outcome_code = $3, outcome_reason = $4, \
+         letter_status = $5, letter_reason = $6, letter_upload_id = $7, step_started_at = $8, \
+         step_due = $9, step_due_provisional = $10, processing_started_at = $11, \
+         processing_finished_at = $12, delivered_at = $13, updated_at = $14, \
+         version = version + 1 WHERE id = $15 AND version = $16",
+    )
+    .bind(change.state.clone())
+    .bind(change.outcome.clone())
+    .bind(change.outcome_code.clone())
+    .bind(change.outcome_reason.clone())
+    .bind(change.letter_status.clone())
+    .bind(change.letter_reason.clone())
+    .bind(change.letter_upload_id.clone())
+    .bind(change.step_started_at.map(format_time))
+    .bind(change.step_due.map(format_date))
+    .bind(i64::from(change.step_due_provisional))
+    .bind(change.processing_started_at.map(format_time))
+    .bind(change.processing_finished_at.map(format_time))
+    .bind(change.delivered_at.map(format_time))
+    .bind(format_time(change.now))
+    .bind(id.to_owned())
+    .bind(version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Which batches to list.
+#[derive(Clone, Debug, Default)]
+pub struct BatchFilter {
+    /// Only this employer's (an employer sees nothing else).
+    pub employer_uscc: Option<String>,
+    /// Only these states (all when empty).
+    pub states: Vec<String>,
+}
+
+/// Batches, newest first.
+pub async fn list_batches(
+    conn: &mut AnyConnection,
+    filter: &BatchFilter,
+    limit: i64,
+) -> Result<Vec<BatchRow>, StoreError> {
+    let mut conditions = Vec::new();
+    let mut next = 1;
+    if filter.employer_uscc.is_some() {
+        conditions.push(format!("employer_uscc = ${next}"));
+        next += 1;
+    }
+    if !filter.states.is_empty() {
+        conditions.push(format!("state IN ({})", list(next, filter.states.len())));
+        next += filter.states.len();
+    }
+    let wherein = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {BATCH_COLUMNS} FROM batches {wherein} ORDER BY created_at DESC, batch_no DESC LIMIT ${next}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(uscc) = &filter.employer_uscc {
+        query = query.bind(uscc.clone());
+    }
+    for state in &filter.states {
+        query = query.bind(state.clone());
+    }
+    let rows = query.bind(limit).fetch_all(&mut *conn).await?;
+    rows.iter().map(batch_row).collect()
+}
+
+/// Batches by state code.
+pub async fn count_by_state(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM batches GROUP BY state ORDER BY state")
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+        .collect()
+}
+
+/// Batches being processed that still have pending rows, oldest first.
+pub async fn batches_with_pending_rows(
+    conn: &mut AnyConnection,
+    processing_state: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, batch_no FROM batches WHERE state = $1 AND rows_done < rows_total \
+         ORDER BY created_at, batch_no LIMIT $2",
+    )
+    .bind(processing_state.to_owned())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("batch_no")?)))
+        .collect()
+}
+
+/// Adds a chunk's counts to its batch and answers the batch afterwards.
+/// On PostgreSQL the update waits for a concurrent chunk of the same batch
+/// and adds to its committed counts, so exactly one chunk sees the last row.
+pub async fn add_progress(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+    succeeded: i64,
+    failed: i64,
+    activated: i64,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64, i64), StoreError> {
+    let row = sqlx::query(
+        "UPDATE batches SET rows_done = rows_done + $1, rows_succeeded = rows_succeeded + $2, \
+         rows_failed = rows_failed + $3, rows_activated = rows_activated + $4, \
+         chunks_done = chunks_done + 1, updated_at = $5 WHERE id = $6 \
+         RETURNING rows_done, rows_total, chunks_done",
+    )
+    .bind(succeeded + failed)
+    .bind(succeeded)
+    .bind(failed)
+    .bind(activated)
+    .bind(format_time(now))
+    .bind(batch_id.to_owned())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((
+        row.try_get("rows_done")?,
+        row.try_get("rows_total")?,
+        row.try_get("chunks_done")?,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------
+
+/// One list row as stored when the list is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBatchRow {
+    pub id: String,
+    pub line_no: i64,
+    pub name: String,
+    pub id_number_index: Option<String>,
+    pub id_number_sealed: Option<String>,
+    pub id_number_masked: String,
+    pub card_number: Option<String>,
+    pub card_masked: String,
+    pub bank_requested: bool,
+    pub problem_code: Option<String>,
+    pub problem_reason: Option<String>,
+}
+
+/// Inserts list rows (pending), a few hundred per statement.
+pub async fn insert_rows(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+    rows: &[NewBatchRow],
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 13;
+    let per_statement = rows_per_statement(conn, COLUMNS);
+    for part in rows.chunks(per_statement) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| tuple(i * COLUMNS + 1, COLUMNS))
+            .collect();
+        let sql = format!(
+            "INSERT INTO batch_rows (id, batch_id, line_no, name, id_number_index, \
+             id_number_sealed, id_number_masked, card_number, card_masked, bank_requested, \
+             problem_code, problem_reason, status) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in part {
+            query = query
+                .bind(row.id.clone())
+                .bind(batch_id.to_owned())
+                .bind(row.line_no)
+                .bind(row.name.clone())
+                .bind(row.id_number_index.clone())
+                .bind(row.id_number_sealed.clone())
+                .bind(row.id_number_masked.clone())
+                .bind(row.card_number.clone())
+                .bind(row.card_masked.clone())
+                .bind(i64::from(row.bank_requested))
+                .bind(row.problem_code.clone())
+                .bind(row.problem_reason.clone())
+                .bind(PENDING.to_owned());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A pending row taken by a chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRow {
+    pub id: String,
+    pub line_no: i64,
+    pub name: String,
+    pub id_number_index: Option<String>,
+    pub card_number: Option<String>,
+    pub problem_code: Option<String>,
+    pub problem_reason: Option<String>,
+}
+
+/// Takes up to `limit` pending rows of a batch, in list order, for the rest
+/// of the transaction. PostgreSQL: rows another transaction holds are
+/// skipped (`FOR UPDATE SKIP LOCKED`), so two servers never take one row.
+pub async fn claim_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch_id: &str,
+    limit: i64,
+) -> Result<Vec<PendingRow>, StoreError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, line_no, name, id_number_index, card_number, problem_code, problem_reason \
+         FROM batch_rows WHERE batch_id = $1 AND status = $2 ORDER BY line_no LIMIT $3{lock}"
+    )))
+    .bind(batch_id.to_owned())
+    .bind(PENDING.to_owned())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PendingRow {
+                id: row.try_get("id")?,
+                line_no: row.try_get("line_no")?,
+                name: row.try_get("name")?,
+                id_number_index: row.try_get("id_number_index")?,
+                card_number: row.try_get("card_number")?,
+                problem_code: row.try_get("problem_code")?,
+                problem_reason: row.try_get("problem_reason")?,
+            })
+        })
+        .collect()
+}
+
+/// For each blind index, the first line of the batch that names it (rows
+/// read without problem only).
+pub async fn first_lines(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+    indexes: &[String],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut first = HashMap::new();
+    let per_statement = rows_per_statement(conn, 1);
+    for part in indexes.chunks(per_statement) {
+        let sql = format!(
+            "SELECT id_number_index, MIN(line_no) AS first FROM batch_rows \
+             WHERE batch_id = $1 AND id_number_index IN ({}) GROUP BY id_number_index",
+            list(2, part.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(batch_id.to_owned());
+        for index in part {
+            query = query.bind(index.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            first.insert(row.try_get("id_number_index")?, row.try_get("first")?);
+        }
+    }
+    Ok(first)
+}
+
+/// A row's decision, written by its chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowResult {
+    pub id: String,
+    pub status: &'static str,
+    pub code: String,
+    pub reason: String,
+    pub card_id: Option<String>,
+}
+
+/// Writes the decisions of a chunk's rows (still pending: a row decided
+/// already is never written again), a few hundred per statement. Returns
+/// how many rows changed.
+pub async fn finish_rows(
+    conn: &mut AnyConnection,
+    results: &[RowResult],
+    chunk_no: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    const COLUMNS: usize = 5;
+    let mut changed = 0;
+    let per_statement = rows_per_statement(conn, COLUMNS);
+    for part in results.chunks(per_statement) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| tuple(i * COLUMNS + 4, COLUMNS))
+            .collect();
+        // VALUES columns are column1, column2 … on both engines.
+        let sql = format!(
+            "UPDATE batch_rows SET status = v.column2, result_code = v.column3, \
+             result_reason = v.column4, card_id = v.column5, chunk_no = $1, processed_at = $2 \
+             FROM (VALUES {}) AS v WHERE batch_rows.id = v.column1 AND batch_rows.status = $3",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(chunk_no)
+            .bind(format_time(now))
+            .bind(PENDING.to_owned());
+        for result in part {
+            query = query
+                .bind(result.id.clone())
+                .bind(result.status.to_owned())
+                .bind(result.code.clone())
+                .bind(result.reason.clone())
+                .bind(result.card_id.clone());
+        }
+        changed += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
+/// One row of the result, for the report and the pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRow {
+    pub line_no: i64,
+    pub name: String,
+    pub id_number_masked: String,
+    pub card_masked: String,
+    pub bank_requested: bool,
+    pub status: String,
+    pub result_code: Option<String>,
+    pub result_reason: Option<String>,
+}
+
+/// The rows after `after_line`, in list order, at most `limit`.
+pub async fn rows_page(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+    after_line: i64,
+    limit: i64,
+) -> Result<Vec<ReportRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT line_no, name, id_number_masked, card_masked, bank_requested, status, \
+         result_code, result_reason FROM batch_rows WHERE batch_id = $1 AND line_no > $2 \
+         ORDER BY line_no LIMIT $3",
+    )
+    .bind(batch_id.to_owned())
+    .bind(after_line)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ReportRow {
+                line_no: row.try_get("line_no")?,
+                name: row.try_get("name")?,
+                id_number_masked: row.try_get("id_number_masked")?,
+                card_masked: row.try_get("card_masked")?,
+                bank_requested: row.try_get::<i64, _>("bank_requested")? != 0,
+                status: row.try_get("status")?,
+                result_code: row.try_get("result_code")?,
+                result_reason: row.try_get("result_reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Failed rows by code, most frequent first.
+pub async fn failures_by_code(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT result_code, COUNT(*) AS n FROM batch_rows WHERE batch_id = $1 AND status = $2 \
+         GROUP BY result_code ORDER BY COUNT(*) DESC, result_code",
+    )
+    .bind(batch_id.to_owned())
+    .bind(FAILED.to_owned())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<Option<String>, _>("result_code")?
+                    .unwrap_or_default(),
+                row.try_get("n")?,
+            ))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The registry, in bulk
+// ---------------------------------------------------------------------------
+
+/// What a chunk needs to know of a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonFacts {
+    pub id: String,
+    pub id_number_index: String,
+    pub name: String,
+    pub employer_uscc: Option<String>,
+    pub enrolment_region: String,
+    pub enrolment_status: String,
+    pub enrolment_since: NaiveDate,
+}
+
+/// The persons with these blind indexes.
+pub async fn persons_by_indexes(
+    conn: &mut AnyConnection,
+    indexes: &[String],
+) -> Result<Vec<PersonFacts>, StoreError> {
+    let mut found = Vec::with_capacity(indexes.len());
+    let per_statement = rows_per_statement(conn, 1);
+    for part in indexes.chunks(per_statement) {
+        let sql = format!(
+            "SELECT id, id_number_index, name, employer_uscc, enrolment_region, \
+             enrolment_status, enrolment_since FROM persons WHERE id_number_index IN ({})",
+            list(1, part.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for index in part {
+            query = query.bind(index.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(PersonFacts {
+                id: row.try_get("id")?,
+                id_number_index: row.try_get("id_number_index")?,
+                name: row.try_get("name")?,
+                employer_uscc: row.try_get("employer_uscc")?,
+                enrolment_region: row.try_get("enrolment_region")?,
+                enrolment_status: row.try_get("enrolment_status")?,
+                enrolment_since: parse_date(&row.try_get::<String, _>("enrolment_since")?)?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// What a chunk needs to know of a card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardFacts {
+    pub id: String,
+    pub card_number: String,
+    pub person_id: String,
+    pub social_state: String,
+    pub expiry_date: NaiveDate,
+}
+
+/// The cards with these numbers. On PostgreSQL their row locks are taken,
+/// in id order (so two chunks never wait for each other in a circle), and
+/// held to the end of the transaction: nothing changes them between the
+/// decision and the activation.
+pub async fn cards_by_numbers(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    numbers: &[String],
+) -> Result<Vec<CardFacts>, StoreError> {
+    let lock = match backend {
+        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let mut found = Vec::with_capacity(numbers.len());
+    let per_statement = rows_per_statement(conn, 1);
+    for part in numbers.chunks(per_statement) {
+        let sql = format!(
+            "SELECT id, card_number, person_id, social_state, expiry_date FROM cards \
+             WHERE card_number IN ({}){lock}",
+            list(1, part.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for number in part {
+            query = query.bind(number.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(CardFacts {
+                id: row.try_get("id")?,
+                card_number: row.try_get("card_number")?,
+                person_id: row.try_get("person_id")?,
+                social_state: row.try_get("social_state")?,
+                expiry_date: parse_date(&row.try_get::<String, _>("expiry_date")?)?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Compare-and-set of the social-security state of many cards at once:
+/// `from` → `to` for each card still in `from`. Returns how many changed.
+pub async fn set_social_states(
+    conn: &mut AnyConnection,
+    card_ids: &[String],
+    from: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut changed = 0;
+    let per_statement = rows_per_statement(conn, 1);
+    for part in card_ids.chunks(per_statement) {
+        let sql = format!(
+            "UPDATE cards SET social_state = $1, updated_at = $2 \
+             WHERE social_state = $3 AND id IN ({})",
+            list(4, part.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to.to_owned())
+            .bind(format_time(now))
+            .bind(from.to_owned());
+        for id in part {
+            query = query.bind(id.clone());
+        }
+        changed += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
+/// The last event number of each of these cards (absent: none yet).
+pub async fn last_event_seqs(
+    conn: &mut AnyConnection,
+    card_ids: &[String],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut last = HashMap::new();
+    let per_statement = rows_per_statement(conn, 1);
+    for part in card_ids.chunks(per_statement) {
+        let sql = format!(
+            "SELECT card_id, MAX(seq) AS last FROM card_events WHERE card_id IN ({}) \
+             GROUP BY card_id",
+            list(1, part.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in part {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            last.insert(row.try_get("card_id")?, row.try_get("last")?);
+        }
+    }
+    Ok(last)
+}
+
+/// Inserts card events, a few hundred per statement.
+pub async fn insert_card_events(
+    conn: &mut AnyConnection,
+    events: &[super::registry::CardEventRow],
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 11;
+    let per_statement = rows_per_statement(conn, COLUMNS);
+    for part in events.chunks(per_statement) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| tuple(i * COLUMNS + 1, COLUMNS))
+            .collect();
+        let sql = format!(
+            "INSERT INTO card_events (id, card_id, seq, occurred_at, application, from_state, \
+             to_state, event, reason, actor, actor_role) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in part {
+            query = query
+                .bind(e.id.clone())
+                .bind(e.card_id.clone())
+                .bind(e.seq)
+                .bind(format_time(e.occurred_at))
+                .bind(e.application.clone())
+                .bind(e.from_state.clone())
+                .bind(e.to_state.clone())
+                .bind(e.event.clone())
+                .bind(e.reason.clone())
+                .bind(e.actor.clone())
+                .bind(e.actor_role.clone());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------
+
+/// Appends a step of a batch (`step.case_id` holds the batch id); its `seq`
+/// is the next of the batch.
+pub async fn insert_step(conn: &mut AnyConnection, step: &StepRow) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM batch_steps WHERE batch_id = $1",
+    )
+    .bind(step.case_id.clone())
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq: i64 = row.try_get("next")?;
+    sqlx::query(
+        "INSERT INTO batch_steps (id, batch_id, seq, action, from_state, to_state, outcome, \
+         actor, actor_role, actor_name, occurred_at, opinion, code, detail, next_due) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(step.id.clone())
+    .bind(step.case_id.clone())
+    .bind(seq)
+    .bind(step.action.clone())
+    .bind(step.from_state.clone())
+    .bind(step.to_state.clone())
+    .bind(step.outcome.clone())
+    .bind(step.actor.clone())
+    .bind(step.actor_role.clone())
+    .bind(step.actor_name.clone())
+    .bind(format_time(step.occurred_at))
+    .bind(step.opinion.clone())
+    .bind(step.code.clone())
+    .bind(step.detail.clone())
+    .bind(step.next_due.map(format_date))
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// The steps of a batch, in order (`case_id` holds the batch id).
+pub async fn steps_of(
+    conn: &mut AnyConnection,
+    batch_id: &str,
+) -> Result<Vec<StepRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, batch_id, seq, action, from_state, to_state, outcome, actor, actor_role, \
+         actor_name, occurred_at, opinion, code, detail, next_due FROM batch_steps \
+         WHERE batch_id = $1 ORDER BY seq",
+    )
+    .bind(batch_id.to_owned())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StepRow {
+                id: row.try_get("id")?,
+                case_id: row.try_get("batch_id")?,
+                seq: row.try_get("seq")?,
+                action: row.try_get("action")?,
+                from_state: row.try_get("from_state")?,
+                to_state: row.try_get("to_state")?,
+                outcome: row.try_get("outcome")?,
+                actor: row.try_get("actor")?,
+                actor_role: row.try_get("actor_role")?,
+                actor_name: row.try_get("actor_name")?,
+                occurred_at: parse_time(&row.try_get::<String, _>("occurred_at")?)?,
+                opinion: row.try_get("opinion")?,
+                code: row.try_get("code")?,
+                detail: row.try_get("detail")?,
+                next_due: opt_date(row, "next_due")?,
+            })
+        })
+        .collect()
+}
