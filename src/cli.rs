@@ -302,6 +302,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             // reach the site.
             let link_derived = settings.public_url.value.is_none() && !listen.ip().is_loopback();
             crate::service::slips::warn_at_start(&services, link_derived).await?;
+            // The key that signs answers to banks: loaded (or generated and
+            // sealed) before the first request.
+            let bank_key = services.bank_signer().await.map_err(explain)?;
+            tracing::info!(
+                key_id = bank_key.key_id(),
+                "answers to banks are signed with this SM2 key"
+            );
             if demo {
                 crate::cli_data::seed_and_print(&services, seed, &operator()).await?;
             }

@@ -410,6 +410,20 @@ async fn an_agent_and_every_other_refusal_has_its_code() {
         "no full ID number in the audit trail"
     );
 
+    // A teller of a bank the registry does not know activates nothing.
+    let stray = app.teller_of("teller.gxnx", "GXNX").await;
+    let (status, body) = app
+        .post_as(
+            &stray.token,
+            "/api/v1/bank/activations",
+            &activation("A20000001", &holder),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("BANK_NOT_REGISTERED"))
+    );
+
     // A suspended bank's tellers activate nothing.
     let admin = app.staff("bank.admin", &["admin"]).await;
     let response = app

@@ -179,7 +179,7 @@ impl Services {
     /// `Invalid` (`AGENT_NOT_ALLOWED_FOR_BANK`, `ID_NOT_VERIFIED`,
     /// `GUARDIANSHIP_NOT_VERIFIED`, `CARD_HOLDER_MISMATCH`,
     /// `VALIDATION_FAILED`), `Forbidden` (`CARD_OF_OTHER_BANK`,
-    /// `BANK_SUSPENDED`), `NotFound CARD_NOT_FOUND`, `Conflict` with the
+    /// `BANK_SUSPENDED`, `BANK_NOT_REGISTERED`), `NotFound CARD_NOT_FOUND`, `Conflict` with the
     /// card's state (`CARD_REPORTED_LOST`, `CARD_CANCELLED`,
     /// `CARD_NOT_YET_COLLECTED`, `CARD_EXPIRED`, `FINANCIAL_FROZEN`,
     /// `FINANCIAL_CLOSED`, `CARD_STATE_CHANGED`).
@@ -232,7 +232,16 @@ impl Services {
             Some(card) => registry_rows::person_by_id(&mut tx, &card.person_id).await?,
             None => None,
         };
-        let bank_row = bank_rows::bank(&mut tx, bank.as_str()).await?;
+        let Some(bank_row) = bank_rows::bank(&mut tx, bank.as_str()).await? else {
+            // A teller bound to a bank the registry does not know.
+            drop(tx);
+            return Err(ServiceError::Forbidden {
+                code: "BANK_NOT_REGISTERED",
+                detail: format!(
+                    "您所属的银行 {bank} 未登记为合作银行，不能激活社会保障卡金融功能，请联系人力资源和社会保障局系统管理员。"
+                ),
+            });
+        };
         let card_bank = card
             .as_ref()
             .map(|card| BankCode::parse(&card.bank_code))
@@ -255,9 +264,7 @@ impl Services {
         };
         let facts = CounterFacts {
             teller_bank: &bank,
-            teller_bank_active: bank_row
-                .as_ref()
-                .is_some_and(|row| BankStatus::parse(&row.status) == Ok(BankStatus::Active)),
+            teller_bank_active: BankStatus::parse(&bank_row.status) == Ok(BankStatus::Active),
             card: counter_card,
             today,
         };
@@ -541,9 +548,14 @@ fn parse_identifiers(request: &ActivationRequest) -> ServiceResult<(CardNumber, 
 /// original was verified.
 fn event_reason(attempt: &CounterAttempt, bank: &BankCode, teller: Option<&str>) -> String {
     let teller = teller
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| format!("，柜员 {}", t.chars().take(30).collect::<String>()))
+        .map(|t| {
+            t.chars()
+                .filter(|c| !c.is_control())
+                .take(30)
+                .collect::<String>()
+        })
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| format!("，柜员 {}", t.trim()))
         .unwrap_or_default();
     let verified = attempt.id_verified_by.map_or("", IdVerification::label_zh);
     match attempt.presenter {
