@@ -382,3 +382,117 @@ async fn two_servers_on_one_postgresql_share_a_batch_without_doing_a_row_twice()
     first.stop();
     second.stop();
 }
+
+fn principal(
+    roles: &[sscard_domain::access::Role],
+    employer: Option<&str>,
+) -> sscard::service::accounts::Principal {
+    sscard::service::accounts::Principal {
+        account_id: uuid::Uuid::new_v4().to_string(),
+        username: "cli.test".to_owned(),
+        display_name: "命令行测试单位".to_owned(),
+        roles: sscard_domain::access::RoleSet::new(
+            roles.iter().copied(),
+            false,
+            employer.is_some(),
+        )
+        .unwrap(),
+        bank_code: None,
+        employer_uscc: employer.map(str::to_owned),
+        must_change_password: false,
+        session_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sscard_batch_run_processes_an_accepted_batch_on_the_command_line() {
+    use sscard_domain::access::Role;
+    let db = TestDb::new().await;
+    let services = db.services().await;
+    let employer = uscc(9);
+    let mut persons = Vec::new();
+    let mut cards = Vec::new();
+    let mut csv = String::from("姓名,身份证号,卡号\n");
+    for n in 0..600 {
+        persons.push(Person::employee(n, &format!("职工{n}"), &employer));
+        cards.push(Card::of(n, &id_number(n), "collected"));
+        csv.push_str(&format!("职工{n},{},{}\n", id_number(n), card_number(n)));
+    }
+    insert_registry(&services, &persons, &cards).await;
+    let list = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(list.path(), csv).unwrap();
+    let client = sscard::service::accounts::Client::local();
+    let (batch, _) = services
+        .submit_batch(
+            &principal(&[Role::Employer], Some(&employer)),
+            sscard::service::batches::UploadedFile {
+                file_name: "授权委托书.pdf",
+                bytes: common::batches::LETTER_PDF.to_vec(),
+            },
+            sscard::service::batches::UploadedList {
+                file_name: "名单.csv",
+                path: list.path(),
+            },
+            None,
+            &client,
+        )
+        .await
+        .unwrap();
+    let sscard = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sscard"))
+            .args(args)
+            .env_remove("SSCARD_CONFIG")
+            .env("SSCARD_DATABASE_URL", db.url())
+            .env("SSCARD_KEY_FILE", db.key_file())
+            .env("SSCARD_BATCH_CHUNK_ROWS", "250")
+            .env("SSCARD_LOG", "warn")
+            .output()
+            .expect("run sscard")
+    };
+    // Not accepted yet: nothing to do, and it says why.
+    let output = sscard(&["batch", "run", &batch.batch_no]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("待受理") && stderr.contains("不在待经办"),
+        "{stderr}"
+    );
+    services
+        .act_on_batch(
+            &principal(&[Role::Acceptor], None),
+            &batch.batch_no,
+            sscard_domain::case::CaseActionKind::Accept,
+            &sscard::service::batches::BatchActionInput::default(),
+            &client,
+        )
+        .await
+        .unwrap();
+    let output = sscard(&["batch", "run", &batch.batch_no]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("本次办理 600 行，启用 600 行，失败 0 行"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&batch.batch_no), "{stdout}");
+    let (done, total, state) = progress(&services, &batch.batch_no).await;
+    assert_eq!(
+        (done, total, state.as_str()),
+        (600, 600, "awaiting_feedback")
+    );
+    // Three chunks of 250, 250 and 100 rows, one audit entry each.
+    let (chunks,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'batch.process_chunk'")
+            .fetch_one(services.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(chunks, 3);
+    // Again: nothing left.
+    let output = sscard(&["batch", "run"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("本次办理 0 行"));
+}

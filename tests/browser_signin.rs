@@ -164,7 +164,7 @@ async fn a_new_clerk_signs_in_replaces_the_initial_password_and_reaches_the_work
     assert!(processor.contains("审查与决定") && processor.contains("1 个工作日"));
     let feedback = texts(&client, "#role-feedback").await.join("");
     assert!(feedback.contains("颁证与送达") && feedback.contains("业务反馈单"));
-    // Each step's work leads to its queue of cases.
+    // Each step's work leads to its queue of cases and of employer batches.
     let mut links = Vec::new();
     for link in client
         .find_all(Locator::Css(
@@ -181,8 +181,11 @@ async fn a_new_clerk_signs_in_replaces_the_initial_password_and_reaches_the_work
             "/cases?queue=submitted",
             "/cases/new",
             "/consultations",
+            "/batches?state=submitted",
             "/cases?queue=awaiting_processing",
-            "/cases?queue=awaiting_feedback"
+            "/batches?state=awaiting_processing",
+            "/cases?queue=awaiting_feedback",
+            "/batches?state=awaiting_feedback"
         ],
         "the work of each step opens its queue"
     );

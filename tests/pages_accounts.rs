@@ -342,11 +342,14 @@ async fn a_clerk_signs_in_changes_the_initial_password_works_and_signs_out() {
         "收件与受理",
         "审查与决定",
         "颁证与送达",
-        "即将开放",
+        "下载、打印业务反馈单",
+        "单位批量启用受理",
         "退出登录",
     ] {
         assert!(page.contains(text), "{text} on the workbench");
     }
+    // Every duty of the three window roles is open: none says "coming soon".
+    assert!(!page.contains("即将开放"), "{page}");
     assert!(!page.contains("href=\"/admin/accounts\""));
     assert!(!page.contains("href=\"/audit\""));
     assert!(

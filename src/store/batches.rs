@@ -7,8 +7,6 @@
 //! several servers share one batch without ever taking the same row; on
 //! SQLite the chunk's `BEGIN IMMEDIATE` transaction holds the database.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -535,7 +533,7 @@ pub async fn insert_rows(
     Ok(())
 }
 
-/// A pending row taken by a chunk.
+/// A pending row taken by a chunk, with what the registry holds about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingRow {
     pub id: String,
@@ -545,11 +543,20 @@ pub struct PendingRow {
     pub card_number: Option<String>,
     pub problem_code: Option<String>,
     pub problem_reason: Option<String>,
+    /// The person with the row's blind index.
+    pub person: Option<PersonFacts>,
+    /// The card with the row's card number (as read; see [`chunk_cards`]).
+    pub card: Option<CardFacts>,
+    /// The first line of the whole list with the row's blind index.
+    pub first_line: Option<i64>,
 }
 
 /// Takes up to `limit` pending rows of a batch, in list order, for the rest
-/// of the transaction. PostgreSQL: rows another transaction holds are
-/// skipped (`FOR UPDATE SKIP LOCKED`), so two servers never take one row.
+/// of the transaction, each with its person, its card and the first line
+/// of the list naming the same person — one statement, one row per list
+/// row. PostgreSQL: rows another transaction holds are skipped (`FOR UPDATE
+/// OF r SKIP LOCKED`), so two servers never take one row; the cards are
+/// locked afterwards by [`chunk_cards`], which reads them again.
 pub async fn claim_rows(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -557,12 +564,21 @@ pub async fn claim_rows(
     limit: i64,
 ) -> Result<Vec<PendingRow>, StoreError> {
     let lock = match backend {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Postgres => " FOR UPDATE OF r SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT id, line_no, name, id_number_index, card_number, problem_code, problem_reason \
-         FROM batch_rows WHERE batch_id = $1 AND status = $2 ORDER BY line_no LIMIT $3{lock}"
+        "SELECT r.id, r.line_no, r.name, r.id_number_index, r.card_number, r.problem_code, \
+         r.problem_reason, p.id AS p_id, p.name AS p_name, p.employer_uscc AS p_employer, \
+         p.enrolment_region AS p_region, p.enrolment_status AS p_status, \
+         p.enrolment_since AS p_since, c.id AS c_id, c.person_id AS c_person, \
+         c.social_state AS c_state, c.expiry_date AS c_expiry, \
+         (SELECT MIN(o.line_no) FROM batch_rows o WHERE o.batch_id = r.batch_id \
+          AND o.id_number_index = r.id_number_index) AS first_line \
+         FROM batch_rows r \
+         LEFT JOIN persons p ON p.id_number_index = r.id_number_index \
+         LEFT JOIN cards c ON c.card_number = r.card_number \
+         WHERE r.batch_id = $1 AND r.status = $2 ORDER BY r.line_no LIMIT $3{lock}"
     )))
     .bind(batch_id.to_owned())
     .bind(PENDING.to_owned())
@@ -571,91 +587,106 @@ pub async fn claim_rows(
     .await?;
     rows.iter()
         .map(|row| {
+            let id_number_index: Option<String> = row.try_get("id_number_index")?;
+            let card_number: Option<String> = row.try_get("card_number")?;
+            let person = match (row.try_get::<Option<String>, _>("p_id")?, &id_number_index) {
+                (Some(id), Some(index)) => Some(PersonFacts {
+                    id,
+                    id_number_index: index.clone(),
+                    name: row.try_get("p_name")?,
+                    employer_uscc: row.try_get("p_employer")?,
+                    enrolment_region: row.try_get("p_region")?,
+                    enrolment_status: row.try_get("p_status")?,
+                    enrolment_since: parse_date(&row.try_get::<String, _>("p_since")?)?,
+                }),
+                _ => None,
+            };
+            let card = match (row.try_get::<Option<String>, _>("c_id")?, &card_number) {
+                (Some(id), Some(number)) => Some(CardFacts {
+                    id,
+                    card_number: number.clone(),
+                    person_id: row.try_get("c_person")?,
+                    social_state: row.try_get("c_state")?,
+                    expiry_date: parse_date(&row.try_get::<String, _>("c_expiry")?)?,
+                }),
+                _ => None,
+            };
             Ok(PendingRow {
                 id: row.try_get("id")?,
                 line_no: row.try_get("line_no")?,
                 name: row.try_get("name")?,
-                id_number_index: row.try_get("id_number_index")?,
-                card_number: row.try_get("card_number")?,
+                id_number_index,
+                card_number,
                 problem_code: row.try_get("problem_code")?,
                 problem_reason: row.try_get("problem_reason")?,
+                person,
+                card,
+                first_line: row.try_get("first_line")?,
             })
         })
         .collect()
 }
 
-/// For each blind index, the first line of the batch that names it (rows
-/// read without problem only).
-pub async fn first_lines(
-    conn: &mut AnyConnection,
-    batch_id: &str,
-    indexes: &[String],
-) -> Result<HashMap<String, i64>, StoreError> {
-    let mut first = HashMap::new();
-    let per_statement = rows_per_statement(conn, 1);
-    for part in indexes.chunks(per_statement) {
-        let sql = format!(
-            "SELECT id_number_index, MIN(line_no) AS first FROM batch_rows \
-             WHERE batch_id = $1 AND id_number_index IN ({}) GROUP BY id_number_index",
-            list(2, part.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(batch_id.to_owned());
-        for index in part {
-            query = query.bind(index.clone());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            first.insert(row.try_get("id_number_index")?, row.try_get("first")?);
-        }
-    }
-    Ok(first)
+/// The rows of a chunk, by their place in the list: the batch and the
+/// first and last line the chunk took. Statements about a chunk's rows join
+/// `batch_rows` over this range (the unique index on `(batch_id, line_no)`)
+/// rather than binding one parameter per row. On PostgreSQL the range may
+/// hold rows another server took (skipped when claiming): reads about them
+/// are harmless, and every write names the chunk (`chunk_no`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRange {
+    pub batch_id: String,
+    pub first_line: i64,
+    pub last_line: i64,
 }
 
-/// A row's decision, written by its chunk.
+/// What a chunk decides about its rows, one group per distinct result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowResult {
-    pub id: String,
+pub struct ResultGroup {
     pub status: &'static str,
     pub code: String,
     pub reason: String,
-    pub card_id: Option<String>,
+    /// The rows' cards are activated: `card_id` is set from the card number.
+    pub activated: bool,
+    /// The row ids.
+    pub rows: Vec<String>,
 }
 
-/// Writes the decisions of a chunk's rows (still pending: a row decided
-/// already is never written again), a few hundred per statement. Returns
-/// how many rows changed.
-pub async fn finish_rows(
+/// Writes a chunk's results (rows still pending only), a statement per
+/// group (and per hundred rows on SQLite). Returns how many rows changed.
+pub async fn write_results(
     conn: &mut AnyConnection,
-    results: &[RowResult],
+    groups: &[ResultGroup],
     chunk_no: i64,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    const COLUMNS: usize = 5;
+    let per_statement = rows_per_statement(conn, 1).saturating_sub(6).max(1);
     let mut changed = 0;
-    let per_statement = rows_per_statement(conn, COLUMNS);
-    for part in results.chunks(per_statement) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| tuple(i * COLUMNS + 4, COLUMNS))
-            .collect();
-        // VALUES columns are column1, column2 … on both engines.
-        let sql = format!(
-            "UPDATE batch_rows SET status = v.column2, result_code = v.column3, \
-             result_reason = v.column4, card_id = v.column5, chunk_no = $1, processed_at = $2 \
-             FROM (VALUES {}) AS v WHERE batch_rows.id = v.column1 AND batch_rows.status = $3",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(chunk_no)
-            .bind(format_time(now))
-            .bind(PENDING.to_owned());
-        for result in part {
-            query = query
-                .bind(result.id.clone())
-                .bind(result.status.to_owned())
-                .bind(result.code.clone())
-                .bind(result.reason.clone())
-                .bind(result.card_id.clone());
+    for group in groups {
+        let card = if group.activated {
+            "(SELECT c.id FROM cards c WHERE c.card_number = batch_rows.card_number)"
+        } else {
+            "NULL"
+        };
+        for part in group.rows.chunks(per_statement) {
+            let sql = format!(
+                "UPDATE batch_rows SET status = $1, result_code = $2, result_reason = $3, \
+                 chunk_no = $4, processed_at = $5, card_id = {card} \
+                 WHERE status = $6 AND id IN ({})",
+                list(7, part.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(group.status.to_owned())
+                .bind(group.code.clone())
+                .bind(group.reason.clone())
+                .bind(chunk_no)
+                .bind(format_time(now))
+                .bind(PENDING.to_owned());
+            for id in part {
+                query = query.bind(id.clone());
+            }
+            changed += query.execute(&mut *conn).await?.rows_affected();
         }
-        changed += query.execute(&mut *conn).await?.rows_affected();
     }
     Ok(changed)
 }
@@ -746,38 +777,6 @@ pub struct PersonFacts {
     pub enrolment_since: NaiveDate,
 }
 
-/// The persons with these blind indexes.
-pub async fn persons_by_indexes(
-    conn: &mut AnyConnection,
-    indexes: &[String],
-) -> Result<Vec<PersonFacts>, StoreError> {
-    let mut found = Vec::with_capacity(indexes.len());
-    let per_statement = rows_per_statement(conn, 1);
-    for part in indexes.chunks(per_statement) {
-        let sql = format!(
-            "SELECT id, id_number_index, name, employer_uscc, enrolment_region, \
-             enrolment_status, enrolment_since FROM persons WHERE id_number_index IN ({})",
-            list(1, part.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for index in part {
-            query = query.bind(index.clone());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            found.push(PersonFacts {
-                id: row.try_get("id")?,
-                id_number_index: row.try_get("id_number_index")?,
-                name: row.try_get("name")?,
-                employer_uscc: row.try_get("employer_uscc")?,
-                enrolment_region: row.try_get("enrolment_region")?,
-                enrolment_status: row.try_get("enrolment_status")?,
-                enrolment_since: parse_date(&row.try_get::<String, _>("enrolment_since")?)?,
-            });
-        }
-    }
-    Ok(found)
-}
-
 /// What a chunk needs to know of a card.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CardFacts {
@@ -788,131 +787,118 @@ pub struct CardFacts {
     pub expiry_date: NaiveDate,
 }
 
-/// The cards with these numbers. On PostgreSQL their row locks are taken,
-/// in id order (so two chunks never wait for each other in a circle), and
-/// held to the end of the transaction: nothing changes them between the
-/// decision and the activation.
-pub async fn cards_by_numbers(
+/// The cards named by the chunk's pending rows. On PostgreSQL their row
+/// locks are taken, in id order (so two chunks never wait for each other in
+/// a circle), and held to the end of the transaction: nothing changes them
+/// between the decision and the activation.
+pub async fn chunk_cards(
     conn: &mut AnyConnection,
     backend: Backend,
-    numbers: &[String],
+    chunk: &ChunkRange,
 ) -> Result<Vec<CardFacts>, StoreError> {
     let lock = match backend {
-        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Postgres => " ORDER BY c.id FOR UPDATE",
         Backend::Sqlite => "",
     };
-    let mut found = Vec::with_capacity(numbers.len());
-    let per_statement = rows_per_statement(conn, 1);
-    for part in numbers.chunks(per_statement) {
-        let sql = format!(
-            "SELECT id, card_number, person_id, social_state, expiry_date FROM cards \
-             WHERE card_number IN ({}){lock}",
-            list(1, part.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for number in part {
-            query = query.bind(number.clone());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            found.push(CardFacts {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id, c.card_number, c.person_id, c.social_state, c.expiry_date FROM cards c \
+         WHERE c.card_number IN (SELECT r.card_number FROM batch_rows r WHERE r.batch_id = $1 \
+         AND r.line_no BETWEEN $2 AND $3 AND r.status = $4 AND r.card_number IS NOT NULL){lock}"
+    )))
+    .bind(chunk.batch_id.clone())
+    .bind(chunk.first_line)
+    .bind(chunk.last_line)
+    .bind(PENDING.to_owned())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CardFacts {
                 id: row.try_get("id")?,
                 card_number: row.try_get("card_number")?,
                 person_id: row.try_get("person_id")?,
                 social_state: row.try_get("social_state")?,
                 expiry_date: parse_date(&row.try_get::<String, _>("expiry_date")?)?,
-            });
-        }
-    }
-    Ok(found)
+            })
+        })
+        .collect()
 }
 
-/// Compare-and-set of the social-security state of many cards at once:
+/// 启用 of the cards of the chunk's activated rows, by compare-and-set:
 /// `from` → `to` for each card still in `from`. Returns how many changed.
-pub async fn set_social_states(
+pub async fn activate_chunk_cards(
     conn: &mut AnyConnection,
-    card_ids: &[String],
-    from: &str,
-    to: &str,
+    chunk: &ChunkRange,
+    chunk_no: i64,
+    activated_code: &str,
+    (from, to): (&str, &str),
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let mut changed = 0;
-    let per_statement = rows_per_statement(conn, 1);
-    for part in card_ids.chunks(per_statement) {
-        let sql = format!(
-            "UPDATE cards SET social_state = $1, updated_at = $2 \
-             WHERE social_state = $3 AND id IN ({})",
-            list(4, part.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to.to_owned())
-            .bind(format_time(now))
-            .bind(from.to_owned());
-        for id in part {
-            query = query.bind(id.clone());
-        }
-        changed += query.execute(&mut *conn).await?.rows_affected();
-    }
-    Ok(changed)
+    let done = sqlx::query(
+        "UPDATE cards SET social_state = $1, updated_at = $2 WHERE social_state = $3 \
+         AND id IN (SELECT r.card_id FROM batch_rows r WHERE r.batch_id = $4 \
+         AND r.line_no BETWEEN $5 AND $6 AND r.chunk_no = $7 AND r.result_code = $8)",
+    )
+    .bind(to.to_owned())
+    .bind(format_time(now))
+    .bind(from.to_owned())
+    .bind(chunk.batch_id.clone())
+    .bind(chunk.first_line)
+    .bind(chunk.last_line)
+    .bind(chunk_no)
+    .bind(activated_code.to_owned())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
-/// The last event number of each of these cards (absent: none yet).
-pub async fn last_event_seqs(
-    conn: &mut AnyConnection,
-    card_ids: &[String],
-) -> Result<HashMap<String, i64>, StoreError> {
-    let mut last = HashMap::new();
-    let per_statement = rows_per_statement(conn, 1);
-    for part in card_ids.chunks(per_statement) {
-        let sql = format!(
-            "SELECT card_id, MAX(seq) AS last FROM card_events WHERE card_id IN ({}) \
-             GROUP BY card_id",
-            list(1, part.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in part {
-            query = query.bind(id.clone());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            last.insert(row.try_get("card_id")?, row.try_get("last")?);
-        }
-    }
-    Ok(last)
+/// What the card events of a chunk say besides their card.
+#[derive(Clone, Debug)]
+pub struct ChunkEvent<'a> {
+    pub occurred_at: DateTime<Utc>,
+    pub from_state: &'a str,
+    pub to_state: &'a str,
+    pub event: &'a str,
+    /// The reason starts with this, then ` 第 N 行`.
+    pub reason_prefix: String,
+    pub actor: &'a str,
+    pub actor_role: &'a str,
 }
 
-/// Inserts card events, a few hundred per statement.
-pub async fn insert_card_events(
+/// One card event per activated row of the chunk, each card's next number,
+/// the event's id `batch:<row id>` (so one row can never give a card two
+/// activation events). Returns how many were inserted.
+pub async fn insert_chunk_events(
     conn: &mut AnyConnection,
-    events: &[super::registry::CardEventRow],
-) -> Result<(), StoreError> {
-    const COLUMNS: usize = 11;
-    let per_statement = rows_per_statement(conn, COLUMNS);
-    for part in events.chunks(per_statement) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| tuple(i * COLUMNS + 1, COLUMNS))
-            .collect();
-        let sql = format!(
-            "INSERT INTO card_events (id, card_id, seq, occurred_at, application, from_state, \
-             to_state, event, reason, actor, actor_role) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in part {
-            query = query
-                .bind(e.id.clone())
-                .bind(e.card_id.clone())
-                .bind(e.seq)
-                .bind(format_time(e.occurred_at))
-                .bind(e.application.clone())
-                .bind(e.from_state.clone())
-                .bind(e.to_state.clone())
-                .bind(e.event.clone())
-                .bind(e.reason.clone())
-                .bind(e.actor.clone())
-                .bind(e.actor_role.clone());
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+    chunk: &ChunkRange,
+    chunk_no: i64,
+    activated_code: &str,
+    event: &ChunkEvent<'_>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO card_events (id, card_id, seq, occurred_at, application, from_state, \
+         to_state, event, reason, actor, actor_role) \
+         SELECT 'batch:' || r.id, r.card_id, \
+         (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM card_events e WHERE e.card_id = r.card_id), \
+         $1, 'social', $2, $3, $4, $5 || ' 第 ' || r.line_no || ' 行', $6, $7 \
+         FROM batch_rows r WHERE r.batch_id = $8 AND r.line_no BETWEEN $9 AND $10 \
+         AND r.chunk_no = $11 AND r.result_code = $12",
+    )
+    .bind(format_time(event.occurred_at))
+    .bind(event.from_state.to_owned())
+    .bind(event.to_state.to_owned())
+    .bind(event.event.to_owned())
+    .bind(event.reason_prefix.clone())
+    .bind(event.actor.to_owned())
+    .bind(event.actor_role.to_owned())
+    .bind(chunk.batch_id.clone())
+    .bind(chunk.first_line)
+    .bind(chunk.last_line)
+    .bind(chunk_no)
+    .bind(activated_code.to_owned())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 // ---------------------------------------------------------------------------

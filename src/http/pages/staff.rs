@@ -387,17 +387,36 @@ fn duties(role: Role) -> Vec<Duty> {
                 "/consultations",
                 "答复办事群众在网上提出的咨询；电话、现场查询进度时，在办件队列按申请编号或身份证号码查找办件（每次查找都记入审计日志）。",
             ),
+            open(
+                "单位批量启用受理",
+                "/batches?state=submitted",
+                "核对单位上传的加盖公章的批量启用授权委托书：符合要求的受理，系统随即按个人办件的审查规则逐行办理名单；不符合要求的出具一次性告知，或作出不予受理决定。",
+            ),
         ],
-        Role::Processor => vec![open(
-            "审查与决定",
-            "/cases?queue=awaiting_processing",
-            "对已受理的申请进行书面审查（时限 1 个工作日）：符合政策法规的作出决定并启用社会保障卡社保功能；不符合的作出不予通过决定并说明理由。",
-        )],
-        Role::Feedback => vec![open(
-            "颁证与送达",
-            "/cases?queue=awaiting_feedback",
-            "按申请人选择的方式窗口领取、网上下载或快递送达办理结果并登记送达（即办件，邮费由政府支付）；业务反馈单的打印即将开放。",
-        )],
+        Role::Processor => vec![
+            open(
+                "审查与决定",
+                "/cases?queue=awaiting_processing",
+                "对已受理的申请进行书面审查（时限 1 个工作日）：符合政策法规的作出决定并启用社会保障卡社保功能；不符合的作出不予通过决定并说明理由。",
+            ),
+            open(
+                "单位批量启用进度",
+                "/batches?state=awaiting_processing",
+                "已受理的单位批量办件由系统按个人办件的审查规则逐行办理（参保、本单位职工、卡片状态），在此查看进度和每类失败原因的行数。",
+            ),
+        ],
+        Role::Feedback => vec![
+            open(
+                "颁证与送达",
+                "/cases?queue=awaiting_feedback",
+                "按申请人选择的方式窗口领取、网上下载或快递送达办理结果并登记送达（即办件，邮费由政府支付），在办件页下载、打印业务反馈单交给申请人。",
+            ),
+            open(
+                "单位批量启用送达",
+                "/batches?state=awaiting_feedback",
+                "逐行办理完成的单位批量办件：核对结果清单后送达，单位即可下载每一行的办理结果。",
+            ),
+        ],
         Role::Supervisor => vec![
             open(
                 "审计日志",

@@ -40,9 +40,9 @@ use super::{BATCH_ROWS_METRIC, state_of, worker_actor};
 use crate::clock::today_in_china;
 use crate::service::registry::corrupt;
 use crate::service::{Outcome, ServiceError, ServiceResult, Services, commit};
-use crate::store::batches::{self as rows, FAILED, RowResult, SUCCEEDED};
+use crate::store::Backend;
+use crate::store::batches::{self as rows, FAILED, SUCCEEDED};
 use crate::store::cases::StepRow;
-use crate::store::registry::CardEventRow;
 
 /// How long an idle worker waits before it looks for work again (another
 /// server may have accepted a batch).
@@ -165,43 +165,35 @@ impl Services {
             "batch chunk taken"
         );
 
-        // The registry, in bulk.
-        let indexes: Vec<String> = claimed
-            .iter()
-            .filter(|r| r.problem_code.is_none())
-            .filter_map(|r| r.id_number_index.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let first_lines = rows::first_lines(&mut tx, batch_id, &indexes).await?;
-        let persons: HashMap<String, rows::PersonFacts> =
-            rows::persons_by_indexes(&mut tx, &indexes)
-                .await?
-                .into_iter()
-                .map(|p| (p.id_number_index.clone(), p))
-                .collect();
-        let numbers: Vec<String> = claimed
-            .iter()
-            .filter(|r| r.problem_code.is_none())
-            .filter_map(|r| r.card_number.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let cards: HashMap<String, rows::CardFacts> =
-            rows::cards_by_numbers(&mut tx, backend, &numbers)
-                .await?
-                .into_iter()
-                .map(|c| (c.card_number.clone(), c))
-                .collect();
+        let chunk = rows::ChunkRange {
+            batch_id: batch_id.to_owned(),
+            first_line: chunk_line,
+            last_line: claimed.last().map_or(chunk_line, |r| r.line_no),
+        };
+
+        // The registry came with the rows. On PostgreSQL the chunk's cards
+        // are locked now and read again, so that what is decided is what
+        // is changed; SQLite's chunk holds the database anyway.
+        let locked: Option<HashMap<String, rows::CardFacts>> = match backend {
+            Backend::Postgres => Some(
+                rows::chunk_cards(&mut tx, backend, &chunk)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.card_number.clone(), c))
+                    .collect(),
+            ),
+            Backend::Sqlite => None,
+        };
         let mut enrolments: HashMap<String, Option<Enrolment>> = HashMap::new();
-        for person in persons.values() {
-            enrolments.insert(person.id.clone(), enrolment_of(person)?);
+        for person in claimed.iter().filter_map(|r| r.person.as_ref()) {
+            if !enrolments.contains_key(&person.id) {
+                enrolments.insert(person.id.clone(), enrolment_of(person)?);
+            }
         }
 
         // Every row, by the domain's rules.
-        let mut results = Vec::with_capacity(claimed.len());
-        let mut activate: Vec<String> = Vec::new();
-        let mut activated_lines: Vec<(String, i64)> = Vec::new();
+        let mut groups: Vec<rows::ResultGroup> = Vec::new();
+        let mut activated_cards: HashSet<String> = HashSet::new();
         let mut listed: Vec<(i64, String)> = Vec::with_capacity(claimed.len());
         let (mut activated, mut already_active, mut failed) = (0u64, 0u64, 0u64);
         for row in &claimed {
@@ -210,19 +202,14 @@ impl Services {
                     code.clone(),
                     row.problem_reason.clone().unwrap_or_default(),
                 ))
-            } else if let Some(first) = row
-                .id_number_index
-                .as_ref()
-                .and_then(|index| first_lines.get(index))
-                .filter(|first| **first < row.line_no)
-            {
-                RowOutcome::Failed(RowFailure::duplicate(u64::try_from(*first).unwrap_or(0)))
+            } else if let Some(first) = row.first_line.filter(|first| *first < row.line_no) {
+                RowOutcome::Failed(RowFailure::duplicate(u64::try_from(first).unwrap_or(0)))
             } else {
-                let person = row
-                    .id_number_index
-                    .as_ref()
-                    .and_then(|index| persons.get(index));
-                let card = row.card_number.as_ref().and_then(|n| cards.get(n));
+                let person = row.person.as_ref();
+                let card = match &locked {
+                    Some(locked) => row.card_number.as_ref().and_then(|n| locked.get(n)),
+                    None => row.card.as_ref(),
+                };
                 let card_facts = match card {
                     Some(card) => Some(CardFacts {
                         social_state: SocialSecurityState::parse(&card.social_state)
@@ -246,13 +233,10 @@ impl Services {
                 match (decided, card) {
                     // One card twice in a chunk can only be one person's
                     // duplicate, caught above; still, never activate twice.
-                    (RowOutcome::Activated, Some(card)) if activate.contains(&card.id) => {
+                    (RowOutcome::Activated, Some(card))
+                        if !activated_cards.insert(card.id.clone()) =>
+                    {
                         RowOutcome::AlreadyActive
-                    }
-                    (RowOutcome::Activated, Some(card)) => {
-                        activate.push(card.id.clone());
-                        activated_lines.push((card.id.clone(), row.line_no));
-                        RowOutcome::Activated
                     }
                     (outcome, _) => outcome,
                 }
@@ -263,65 +247,74 @@ impl Services {
                 RowOutcome::Failed(_) => failed += 1,
             }
             listed.push((row.line_no, outcome.code().to_owned()));
-            results.push(RowResult {
-                id: row.id.clone(),
-                status: if outcome.succeeded() {
-                    SUCCEEDED
-                } else {
-                    FAILED
-                },
-                code: outcome.code().to_owned(),
-                reason: outcome.reason_zh().to_owned(),
-                card_id: match &outcome {
-                    RowOutcome::Activated => row
-                        .card_number
-                        .as_ref()
-                        .and_then(|n| cards.get(n))
-                        .map(|c| c.id.clone()),
-                    _ => None,
-                },
-            });
+            let status = if outcome.succeeded() {
+                SUCCEEDED
+            } else {
+                FAILED
+            };
+            let reason = outcome.reason_zh();
+            match groups
+                .iter_mut()
+                .find(|g| g.code == outcome.code() && g.reason == reason)
+            {
+                Some(group) => group.rows.push(row.id.clone()),
+                None => groups.push(rows::ResultGroup {
+                    status,
+                    code: outcome.code().to_owned(),
+                    reason: reason.to_owned(),
+                    activated: outcome == RowOutcome::Activated,
+                    rows: vec![row.id.clone()],
+                }),
+            }
         }
 
-        // The cards, their events, the rows, the batch.
+        // The rows, then the cards and their events, then the batch.
+        let written = rows::write_results(&mut tx, &groups, chunk_line, now).await?;
+        if written != claimed.len() as u64 {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "batch {}: {written} of {} claimed rows were still pending",
+                batch.batch_no,
+                claimed.len()
+            )));
+        }
         let from = SocialSecurityState::Collected.code();
         let to = SocialSecurityState::Normal.code();
-        let changed = rows::set_social_states(&mut tx, &activate, from, to, now).await?;
-        if changed != activate.len() as u64 {
+        let changed = rows::activate_chunk_cards(
+            &mut tx,
+            &chunk,
+            chunk_line,
+            sscard_domain::batch::ACTIVATED,
+            (from, to),
+            now,
+        )
+        .await?;
+        if changed != activated {
             return Err(ServiceError::Conflict {
                 code: "CARD_STATE_CHANGED",
                 detail: "批量办件的一批卡片中有卡的状态刚被其他操作更改，这一批将重新办理。"
                     .to_owned(),
             });
         }
-        let last_seqs = rows::last_event_seqs(&mut tx, &activate).await?;
-        let event = sscard_domain::registry::SocialSecurityEvent::Activate.code();
-        let events: Vec<CardEventRow> = activated_lines
-            .iter()
-            .map(|(card_id, line)| CardEventRow {
-                // Named by the row that caused it: one row can never give a
-                // card two activation events (the key would repeat), and
-                // the events of a chunk are neighbours in the key.
-                id: format!("batch:{batch_id}:{line:010}"),
-                card_id: card_id.clone(),
-                seq: last_seqs.get(card_id).copied().unwrap_or(0) + 1,
+        let events = rows::insert_chunk_events(
+            &mut tx,
+            &chunk,
+            chunk_line,
+            sscard_domain::batch::ACTIVATED,
+            &rows::ChunkEvent {
                 occurred_at: now,
-                application: "social".to_owned(),
-                from_state: Some(from.to_owned()),
-                to_state: to.to_owned(),
-                event: event.to_owned(),
-                reason: Some(format!("单位批量启用 {} 第 {line} 行", batch.batch_no)),
-                actor: actor.id.clone(),
-                actor_role: actor.role.clone(),
-            })
-            .collect();
-        rows::insert_card_events(&mut tx, &events).await?;
-        let written = rows::finish_rows(&mut tx, &results, chunk_line, now).await?;
-        if written != results.len() as u64 {
+                from_state: from,
+                to_state: to,
+                event: sscard_domain::registry::SocialSecurityEvent::Activate.code(),
+                reason_prefix: format!("单位批量启用 {}", batch.batch_no),
+                actor: &actor.id,
+                actor_role: &actor.role,
+            },
+        )
+        .await?;
+        if events != activated {
             return Err(ServiceError::Internal(anyhow::anyhow!(
-                "batch {}: {written} of {} claimed rows were still pending",
-                batch.batch_no,
-                results.len()
+                "batch {}: {events} card events for {activated} activated rows",
+                batch.batch_no
             )));
         }
         let succeeded = i64::try_from(activated + already_active).unwrap_or(i64::MAX);
