@@ -103,7 +103,7 @@ fn describe() {
     );
     metrics::describe_counter!(
         super::limiter::RATE_LIMITED,
-        "Requests refused by a rate limit, by budget (sign_in, citizen_code, progress_query, identifier_check)."
+        "Requests refused by a rate limit, by budget (sign_in, citizen_code, progress_query, …: http::limiter::budget_code)."
     );
     metrics::describe_counter!(
         BANK_REQUESTS,
