@@ -707,7 +707,7 @@ impl Config {
             || None,
             |raw| {
                 let path = parse_path(raw)?;
-                crate::service::slips::read_signing_key_file(&path)?;
+                crate::service::signing_keys::read_signing_key_file(&path)?;
                 Ok(Some(path))
             },
         )?;
@@ -1046,7 +1046,7 @@ impl Layers<'_> {
             || None,
             |raw| {
                 let path = parse_path(raw)?;
-                crate::service::slips::read_signing_key_file(&path)?;
+                crate::service::signing_keys::read_signing_key_file(&path)?;
                 Ok(Some(path))
             },
         )?;

@@ -41,9 +41,11 @@ use sscard_domain::bank::{
 };
 use sscard_domain::registry::BankCode;
 
+use super::signing_keys::{self, LoadedKey};
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::store::StoreError;
-use crate::store::banks::{self as rows, BankRow, GENERATED_SLOT, KeyRow};
+use crate::store::banks::{self as rows, BankRow};
+use crate::store::signing_keys as signing_key_rows;
 
 /// How far a request's timestamp may be from the server's clock, either way.
 pub const CLOCK_SKEW_SECONDS: i64 = 300;
@@ -973,7 +975,7 @@ impl Services {
         let mut conn = self.bank_connection().await?;
         let mut current = None;
         let mut earlier = Vec::new();
-        for row in rows::all_keys(&mut conn).await? {
+        for row in signing_key_rows::all_keys(&mut conn, rows::SIGNING_KEYS).await? {
             let Ok(public) = Sm2PublicKey::from_sec1_hex(&row.public_key) else {
                 continue;
             };
@@ -1002,97 +1004,11 @@ impl Services {
     }
 
     async fn load_bank_signer(&self) -> ServiceResult<BankSigner> {
-        if let Some(path) = &self.banks.settings.signing_key_file {
-            let key = super::slips::read_signing_key_file(path).map_err(|reason| {
-                ServiceError::Internal(anyhow::anyhow!(
-                    "the bank signing key file {}: {reason}",
-                    path.display()
-                ))
-            })?;
-            let public = key.public_key();
-            let key_id = public.key_id();
-            let mut tx = self.store().begin().await?;
-            let row = KeyRow {
-                id: key_id.clone(),
-                public_key: public.to_sec1_hex(),
-                source: "file".to_owned(),
-                private_key_sealed: None,
-                created_at: Utc::now(),
-            };
-            if rows::insert_key(&mut tx, &row).await? {
-                self.record_audit(
-                    &mut tx,
-                    &Actor::system(),
-                    "bank.key_register",
-                    &format!("bank_key:{key_id}"),
-                    Outcome::Succeeded,
-                    serde_json::json!({ "source": "file", "key_id": key_id }),
-                )
-                .await?;
-            }
-            commit(tx).await?;
-            return Ok(BankSigner { key, key_id });
-        }
-        let mut conn = self.bank_connection().await?;
-        let stored = rows::generated_key(&mut conn).await?;
-        drop(conn);
-        let row = if let Some(row) = stored {
-            row
-        } else {
-            let key = Sm2SigningKey::generate();
-            let public = key.public_key();
-            let key_id = public.key_id();
-            let sealed = self.keyring().encrypt(
-                key.secret_hex().as_bytes(),
-                rows::PRIVATE_KEY_SEALED.aad(&key_id).as_bytes(),
-            );
-            let row = KeyRow {
-                id: key_id.clone(),
-                public_key: public.to_sec1_hex(),
-                source: GENERATED_SLOT.to_owned(),
-                private_key_sealed: Some(sealed),
-                created_at: Utc::now(),
-            };
-            let mut tx = self.store().begin().await?;
-            if rows::insert_key(&mut tx, &row).await? {
-                self.record_audit(
-                    &mut tx,
-                    &Actor::system(),
-                    "bank.key_generate",
-                    &format!("bank_key:{key_id}"),
-                    Outcome::Succeeded,
-                    serde_json::json!({ "source": "generated", "key_id": key_id }),
-                )
-                .await?;
-                commit(tx).await?;
-                tracing::info!(key_id = %key_id, "generated the bureau's SM2 key that signs answers to banks, kept sealed in the database; set [bank] signing_key_file for a production key");
-            } else {
-                // Another node generated one first: use theirs.
-                drop(tx);
-            }
-            let mut conn = self.bank_connection().await?;
-            rows::generated_key(&mut conn).await?.ok_or_else(|| {
-                ServiceError::Internal(anyhow::anyhow!("the generated bank key vanished"))
-            })?
-        };
-        let sealed = row.private_key_sealed.as_deref().ok_or_else(|| {
-            ServiceError::Internal(anyhow::anyhow!("the generated bank key has no private key"))
-        })?;
-        let secret = sscard_crypto::Zeroizing::new(
-            self.open_sealed(sealed, &rows::PRIVATE_KEY_SEALED.aad(&row.id))?,
-        );
-        let key = Sm2SigningKey::from_secret_hex(&secret)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
-        if key.public_key().key_id() != row.id {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "the generated bank key {} does not match its public key",
-                row.id
-            )));
-        }
-        Ok(BankSigner {
-            key,
-            key_id: row.id,
-        })
+        let key_file = self.banks.settings.signing_key_file.as_deref();
+        let LoadedKey { key, key_id } = self
+            .load_signing_key(&signing_keys::BANKS, key_file)
+            .await?;
+        Ok(BankSigner { key, key_id })
     }
 
     /// The bank interface settings this process serves with.

@@ -27,6 +27,7 @@ pub mod ratings;
 pub mod reference_cache;
 pub mod registry;
 pub mod reveal;
+pub mod signing_keys;
 pub mod slips;
 pub mod sms;
 pub mod stats;

@@ -32,12 +32,14 @@ use sscard_domain::guide::Guide;
 
 use super::accounts::Client;
 use super::cases::{CaseCaller, CaseView, StepView, normalize_application_no};
+use super::signing_keys::{self, LoadedKey};
 use super::{Actor, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::clock::to_china;
 use crate::slip::fonts::{FONT_PACKAGES, FontSet, FontSpec};
 use crate::slip::{SlipDocument, SlipStep, code_in_pdf};
 use crate::store::StoreError;
-use crate::store::slips::{self as rows, GENERATED_SLOT, SlipKeyRow, SlipRow};
+use crate::store::signing_keys::{self as signing_key_rows, KeyRow};
+use crate::store::slips::{self as rows, SlipRow};
 
 /// The format of the certified content and of the signed message.
 pub const SLIP_FORMAT: &str = "sscard-slip/1";
@@ -421,7 +423,7 @@ impl Services {
         let Some(slip) = rows::slip_by_code(&mut conn, &code).await? else {
             return Ok(not_found(Some(code)));
         };
-        let key = rows::key_by_id(&mut conn, &slip.key_id).await?;
+        let key = signing_key_rows::key_by_id(&mut conn, rows::SIGNING_KEYS, &slip.key_id).await?;
         drop(conn);
         Ok(verdict(&slip, key.as_ref(), None))
     }
@@ -467,7 +469,7 @@ impl Services {
             answer.message = "未找到与此文件对应的业务反馈单：文件中没有本系统出具的验证码，或验证码不存在。此文件不是本系统出具的业务反馈单，或已被改动。".to_owned();
             return Ok(answer);
         };
-        let key = rows::key_by_id(&mut conn, &slip.key_id).await?;
+        let key = signing_key_rows::key_by_id(&mut conn, rows::SIGNING_KEYS, &slip.key_id).await?;
         drop(conn);
         Ok(verdict(&slip, key.as_ref(), Some(uploaded_sm3)))
     }
@@ -481,7 +483,7 @@ impl Services {
     pub async fn slip_public_keys(&self) -> ServiceResult<SlipPublicKeys> {
         let signer = self.slip_signer().await?;
         let mut conn = self.slip_connection().await?;
-        let keys = rows::all_keys(&mut conn).await?;
+        let keys = signing_key_rows::all_keys(&mut conn, rows::SIGNING_KEYS).await?;
         drop(conn);
         let mut current = None;
         let mut earlier = Vec::new();
@@ -538,98 +540,14 @@ impl Services {
     }
 
     async fn load_slip_signer(&self) -> ServiceResult<Signer> {
-        if let Some(path) = &self.slips.settings.signing_key_file {
-            let key = read_signing_key_file(path).map_err(|reason| {
-                ServiceError::Internal(anyhow::anyhow!(
-                    "the slip signing key file {}: {reason}",
-                    path.display()
-                ))
-            })?;
-            let public = key.public_key();
-            let key_id = public.key_id();
-            let mut tx = self.store().begin().await?;
-            let row = SlipKeyRow {
-                id: key_id.clone(),
-                public_key: public.to_sec1_hex(),
-                source: "file".to_owned(),
-                private_key_sealed: None,
-                created_at: Utc::now(),
-            };
-            if rows::insert_key(&mut tx, &row).await? {
-                self.record_audit(
-                    &mut tx,
-                    &Actor::system(),
-                    "slip.key_register",
-                    &format!("slip_key:{key_id}"),
-                    Outcome::Succeeded,
-                    serde_json::json!({ "source": "file", "key_id": key_id }),
-                )
-                .await?;
-            }
-            commit(tx).await?;
+        let key_file = self.slips.settings.signing_key_file.as_deref();
+        let LoadedKey { key, key_id } = self
+            .load_signing_key(&signing_keys::SLIPS, key_file)
+            .await?;
+        if let Some(path) = key_file {
             tracing::info!(key_id = %key_id, path = %path.display(), "slips are signed with the key from the configured file");
-            return Ok(Signer { key, key_id });
         }
-        let mut conn = self.slip_connection().await?;
-        let stored = rows::generated_key(&mut conn).await?;
-        drop(conn);
-        let row = match stored {
-            Some(row) => row,
-            None => {
-                let key = Sm2SigningKey::generate();
-                let public = key.public_key();
-                let key_id = public.key_id();
-                let sealed = self.keyring().encrypt(
-                    key.secret_hex().as_bytes(),
-                    rows::PRIVATE_KEY_SEALED.aad(&key_id).as_bytes(),
-                );
-                let row = SlipKeyRow {
-                    id: key_id.clone(),
-                    public_key: public.to_sec1_hex(),
-                    source: GENERATED_SLOT.to_owned(),
-                    private_key_sealed: Some(sealed),
-                    created_at: Utc::now(),
-                };
-                let mut tx = self.store().begin().await?;
-                if rows::insert_key(&mut tx, &row).await? {
-                    self.record_audit(
-                        &mut tx,
-                        &Actor::system(),
-                        "slip.key_generate",
-                        &format!("slip_key:{key_id}"),
-                        Outcome::Succeeded,
-                        serde_json::json!({ "source": "generated", "key_id": key_id }),
-                    )
-                    .await?;
-                    commit(tx).await?;
-                    tracing::info!(key_id = %key_id, "generated the bureau's slip signing key (SM2), kept sealed in the database; set [slip] signing_key_file for a production key");
-                } else {
-                    // Another node generated one first: use theirs.
-                    drop(tx);
-                }
-                let mut conn = self.slip_connection().await?;
-                rows::generated_key(&mut conn).await?.ok_or_else(|| {
-                    ServiceError::Internal(anyhow::anyhow!("the generated slip key vanished"))
-                })?
-            }
-        };
-        let sealed = row.private_key_sealed.as_deref().ok_or_else(|| {
-            ServiceError::Internal(anyhow::anyhow!("the generated slip key has no private key"))
-        })?;
-        let secret = self.open_sealed(sealed, &rows::PRIVATE_KEY_SEALED.aad(&row.id))?;
-        let secret = sscard_crypto::Zeroizing::new(secret);
-        let key = Sm2SigningKey::from_secret_hex(&secret)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
-        if key.public_key().key_id() != row.id {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "the generated slip key {} does not match its public key",
-                row.id
-            )));
-        }
-        Ok(Signer {
-            key,
-            key_id: row.id,
-        })
+        Ok(Signer { key, key_id })
     }
 
     fn slips(&self) -> &SlipState {
@@ -681,18 +599,6 @@ pub async fn warn_at_start(services: &Services, public_url_derived: bool) -> Ser
     Ok(())
 }
 
-/// Reads the configured signing key file (PEM, PKCS#8 or SEC1).
-///
-/// # Errors
-///
-/// The file cannot be read or is not an SM2 private key, in words.
-pub fn read_signing_key_file(path: &std::path::Path) -> Result<Sm2SigningKey, String> {
-    let text = sscard_crypto::Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|error| format!("cannot read it: {error}"))?,
-    );
-    Sm2SigningKey::from_pem(&text).map_err(|error| error.to_string())
-}
-
 fn fonts_missing() -> ServiceError {
     ServiceError::NotReady {
         code: "SLIP_FONTS_MISSING",
@@ -742,11 +648,7 @@ fn not_found(code: Option<String>) -> SlipVerification {
 
 /// The answer for an issued slip: the signature checked with the key that
 /// made it, and — for a file — its digest against the issued one.
-fn verdict(
-    slip: &SlipRow,
-    key: Option<&SlipKeyRow>,
-    uploaded_sm3: Option<String>,
-) -> SlipVerification {
+fn verdict(slip: &SlipRow, key: Option<&KeyRow>, uploaded_sm3: Option<String>) -> SlipVerification {
     let signature_valid = key
         .and_then(|key| Sm2PublicKey::from_sec1_hex(&key.public_key).ok())
         .zip(hex::decode(&slip.signature).ok())

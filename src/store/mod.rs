@@ -21,6 +21,7 @@ pub mod keys;
 pub mod rate_limits;
 pub mod registry;
 pub mod settings;
+pub mod signing_keys;
 pub mod slips;
 
 use std::path::{Path, PathBuf};
@@ -236,6 +237,12 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool write transactions begin from when it is not [`Store::pool`]:
+    /// on SQLite the one-connection writer pool; `None` on PostgreSQL.
+    pub fn writer_pool(&self) -> Option<&AnyPool> {
+        (self.backend == Backend::Sqlite).then_some(&self.writer)
     }
 
     /// Readiness: a round trip to the database.
