@@ -60,9 +60,19 @@ async fn metrics_show_requests_pool_and_domain_figures() {
     );
     assert!(text.contains(r#"le="+Inf"}"#));
     assert!(text.contains(r#"sscard_build_info{version=""#));
-    let open = value(&text, r#"sscard_db_pool_connections{state="open"}"#).expect("pool gauge");
+    let open = value(
+        &text,
+        r#"sscard_db_pool_connections{pool="main",state="open"}"#,
+    )
+    .expect("pool gauge");
     assert!(open >= 1.0, "{text}");
-    assert!(value(&text, r#"sscard_db_pool_connections{state="idle"}"#).is_some());
+    assert!(
+        value(
+            &text,
+            r#"sscard_db_pool_connections{pool="main",state="idle"}"#
+        )
+        .is_some()
+    );
     assert_eq!(value(&text, "sscard_persons"), Some(0.0));
     assert_eq!(family_sum(&text, "sscard_cards_by_social_state"), 0.0);
     assert!(value(&text, "sscard_audit_entries").is_some());
@@ -145,8 +155,66 @@ async fn metrics_show_requests_pool_and_domain_figures() {
             "{text}"
         );
     }
-    let max = value(&text, "sscard_db_pool_max_connections").expect("the pool's size");
+    let max =
+        value(&text, r#"sscard_db_pool_max_connections{pool="main"}"#).expect("the pool's size");
     assert!(max >= open, "{text}");
+}
+
+/// Every connection pool of a node is in the pool gauges: on SQLite the
+/// one-connection writer beside the main pool, on PostgreSQL the shared
+/// rate-limit buckets' own pool (4 connections), busy once a limited
+/// request has been answered.
+#[tokio::test]
+async fn every_database_pool_is_in_the_pool_gauges() {
+    let app = TestApp::spawn().await;
+    let postgres = app.db().is_postgres();
+    // A rate-limited route (the progress query), answered whatever the body.
+    let _ = app
+        .post_json("/api/v1/progress", &serde_json::json!({}))
+        .await;
+    let text = scrape(&app).await;
+    let (other, other_max) = if postgres {
+        ("rate_limits", 4.0)
+    } else {
+        ("writer", 1.0)
+    };
+    let absent = if postgres { "writer" } else { "rate_limits" };
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sscard_db_pool_max_connections{{pool="{other}"}}"#)
+        ),
+        Some(other_max),
+        "{text}"
+    );
+    let open = value(
+        &text,
+        &format!(r#"sscard_db_pool_connections{{pool="{other}",state="open"}}"#),
+    )
+    .expect("the pool's connections");
+    let idle = value(
+        &text,
+        &format!(r#"sscard_db_pool_connections{{pool="{other}",state="idle"}}"#),
+    )
+    .expect("the pool's idle connections");
+    let in_use = value(
+        &text,
+        &format!(r#"sscard_db_pool_connections{{pool="{other}",state="in_use"}}"#),
+    )
+    .expect("the pool's busy connections");
+    assert!((1.0..=other_max).contains(&open), "{text}");
+    assert!((open - idle - in_use).abs() < f64::EPSILON, "{text}");
+    assert!(!text.contains(&format!(r#"pool="{absent}""#)), "{text}");
+    for line in text
+        .lines()
+        .filter(|line| line.starts_with("sscard_db_pool_"))
+    {
+        assert!(
+            line.contains("pool=\""),
+            "every pool series names its pool: {line}"
+        );
+    }
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -290,4 +358,40 @@ async fn json_logs_are_json_lines_with_the_request_id() {
     );
     let all = serde_json::to_string(&seen).unwrap();
     assert!(!all.contains(&id_number), "no ID number in the logs");
+}
+
+/// The shared rate limiter fails open: with its table unreachable a
+/// limited request is let through, and each one is counted in
+/// `sscard_rate_limit_store_errors_total` by budget.
+#[tokio::test]
+async fn a_rate_limit_store_failure_lets_requests_through_and_is_counted() {
+    const SERIES: &str = r#"sscard_rate_limit_store_errors_total{budget="progress_query"}"#;
+    let db = TestDb::new().await;
+    let config = sscard::http::HttpConfig {
+        rate_limit_store: sscard::http::limiter::BucketStore::Database,
+        rate_limits: sscard::http::RateLimits::default(),
+        ..TestApp::test_config()
+    };
+    let app = TestApp::spawn_with(db, config).await;
+    let body = serde_json::json!({});
+    let answered = app.post_json("/api/v1/progress", &body).await.0;
+    assert_ne!(answered, StatusCode::TOO_MANY_REQUESTS);
+    let before = value(&scrape(&app).await, SERIES).unwrap_or(0.0);
+    assert_eq!(before, 0.0, "the buckets were reachable");
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(app.db().url()).await.unwrap();
+    sqlx::query("DROP TABLE rate_limit_buckets")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // More than the budget's burst (30): none is refused.
+    for _ in 0..35 {
+        let (status, _) = app.post_json("/api/v1/progress", &body).await;
+        assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let after = value(&scrape(&app).await, SERIES).expect("the failures are counted");
+    assert_eq!(after - before, 35.0);
+    app.stop().await;
 }

@@ -544,3 +544,313 @@ async fn an_online_result_stays_in_the_holders_account() {
     assert!(list.contains(&no), "{list}");
     app.stop().await;
 }
+
+/// A gateway shared by several nodes that counts what it was asked to send,
+/// taking a little while per message (so concurrent senders overlap).
+#[derive(Debug, Default)]
+struct Counting {
+    sent: Mutex<Vec<String>>,
+}
+
+impl SmsGateway for Counting {
+    fn send<'a>(&'a self, _mobile: &'a MobileNumber, text: &'a str) -> SmsFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.sent.lock().unwrap().push(text.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// A case of `app` with a mobile number on its form, and its row id.
+async fn case_with_mobile(app: &TestApp, n: u32) -> String {
+    let clerk = app.staff(&format!("outbox.{n}"), &["acceptor"]).await;
+    let id = id_number_for(n);
+    app.register_person(&id, "黄明", Some("13977212345")).await;
+    app.register_card(&id, &card_number(n), "collected").await;
+    let case = app
+        .submit_as(&clerk.token, &window_form(&id, "黄明", &card_number(n)))
+        .await;
+    let db = database(app).await;
+    let row = sqlx::query("SELECT id FROM cases WHERE application_no = $1")
+        .bind(case["application_no"].as_str().unwrap().to_owned())
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    sqlx::Row::get(&row, "id")
+}
+
+async fn database(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(app.db().url())
+        .await
+        .unwrap()
+}
+
+/// Writes a notice of `case_id` the way an action's transaction does (or
+/// a node left it), with the given sending state.
+async fn put_notice(
+    db: &sqlx::AnyPool,
+    case_id: &str,
+    text: &str,
+    status: &str,
+    attempts: i64,
+    lease_until: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    sqlx::query(
+        "INSERT INTO case_notifications (id, case_id, step_seq, kind, mobile_masked, text, \
+         status, attempts, created_at, lease_until) \
+         VALUES ($1, $2, 1, 'notice', '139****2345', $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(case_id.to_owned())
+    .bind(text.to_owned())
+    .bind(status.to_owned())
+    .bind(attempts)
+    .bind(sscard::store::format_time(
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    ))
+    .bind(lease_until.map(sscard::store::format_time))
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+/// (status, attempts, lease_until) of the notice with `text`.
+async fn notice_state(db: &sqlx::AnyPool, text: &str) -> (String, i64, Option<String>) {
+    let row =
+        sqlx::query("SELECT status, attempts, lease_until FROM case_notifications WHERE text = $1")
+            .bind(text.to_owned())
+            .fetch_one(db)
+            .await
+            .unwrap();
+    (
+        sqlx::Row::get(&row, "status"),
+        sqlx::Row::get(&row, "attempts"),
+        sqlx::Row::get(&row, "lease_until"),
+    )
+}
+
+/// Several nodes (issue 10): two service instances on one database — on
+/// PostgreSQL two nodes' pools, on SQLite two writers of one file — run
+/// the resender at the same time over many unsent notices; every notice
+/// reaches the gateway exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_resending_at_once_send_each_notice_once() {
+    const NOTICES: usize = 60;
+    let gateway = Arc::new(Counting::default());
+    let db = TestDb::new().await;
+    let node_a = db.services().await.with_sms_gateway(gateway.clone());
+    let app = TestApp::spawn_serving(db, TestApp::test_config(), node_a.clone()).await;
+    let node_b = app.db().services().await.with_sms_gateway(gateway.clone());
+    let case_id = case_with_mobile(&app, 510).await;
+    let pool = database(&app).await;
+    let texts: Vec<String> = (0..NOTICES)
+        .map(|i| format!("【测试】待补发 {i:03}"))
+        .collect();
+    for (i, text) in texts.iter().enumerate() {
+        // Never tried, and tried and refused before.
+        let (status, attempts) = if i % 3 == 0 {
+            ("failed", 1)
+        } else {
+            ("pending", 0)
+        };
+        put_notice(&pool, &case_id, text, status, attempts, None).await;
+    }
+
+    let a = tokio::spawn({
+        let node = node_a.clone();
+        async move {
+            node.resend_unsent_notifications(chrono::Duration::zero())
+                .await
+        }
+    });
+    let b = tokio::spawn({
+        let node = node_b.clone();
+        async move {
+            node.resend_unsent_notifications(chrono::Duration::zero())
+                .await
+        }
+    });
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+
+    let mut sent: Vec<String> = gateway
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|text| text.starts_with("【测试】"))
+        .cloned()
+        .collect();
+    sent.sort();
+    assert_eq!(sent, texts, "each notice sent exactly once");
+    assert_eq!(a + b, NOTICES, "node a sent {a}, node b {b}");
+    assert!(a > 0 && b > 0, "both nodes took part: {a} and {b}");
+    for (i, text) in texts.iter().enumerate() {
+        let expected = if i % 3 == 0 { 2 } else { 1 };
+        assert_eq!(
+            notice_state(&pool, text).await,
+            ("sent".to_owned(), expected, None),
+            "{text}"
+        );
+    }
+    // Nothing is left to send, on either node.
+    assert_eq!(
+        node_b
+            .resend_unsent_notifications(chrono::Duration::zero())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(gateway.sent.lock().unwrap().len(), sent.len());
+    pool.close().await;
+    app.stop().await;
+}
+
+/// A node killed mid-send leaves its notice `sending` under a lease: no
+/// other node touches it while the lease holds, and once it has run out
+/// the notice is claimed and sent by another node; a cut-off last try is
+/// given up as failed.
+#[tokio::test]
+async fn an_expired_send_lease_is_taken_over() {
+    let gateway = Arc::new(Counting::default());
+    let db = TestDb::new().await;
+    let services = db.services().await.with_sms_gateway(gateway.clone());
+    let app = TestApp::spawn_serving(db, TestApp::test_config(), services.clone()).await;
+    let case_id = case_with_mobile(&app, 511).await;
+    let pool = database(&app).await;
+    let now = chrono::Utc::now();
+    put_notice(
+        &pool,
+        &case_id,
+        "【测试】节点中断",
+        "sending",
+        1,
+        Some(now - chrono::Duration::seconds(1)),
+    )
+    .await;
+    put_notice(
+        &pool,
+        &case_id,
+        "【测试】发送中",
+        "sending",
+        1,
+        Some(now + chrono::Duration::minutes(1)),
+    )
+    .await;
+    put_notice(
+        &pool,
+        &case_id,
+        "【测试】最后一次",
+        "sending",
+        5,
+        Some(now - chrono::Duration::seconds(1)),
+    )
+    .await;
+
+    assert_eq!(
+        services
+            .resend_unsent_notifications(chrono::Duration::zero())
+            .await
+            .unwrap(),
+        1
+    );
+    let sent: Vec<String> = gateway
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|text| text.starts_with("【测试】"))
+        .cloned()
+        .collect();
+    assert_eq!(sent, ["【测试】节点中断"]);
+    assert_eq!(
+        notice_state(&pool, "【测试】节点中断").await,
+        ("sent".to_owned(), 2, None)
+    );
+    let (status, attempts, lease) = notice_state(&pool, "【测试】发送中").await;
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("sending", 1),
+        "the live lease is respected"
+    );
+    assert!(lease.is_some());
+    let (status, attempts, lease) = notice_state(&pool, "【测试】最后一次").await;
+    assert_eq!((status.as_str(), attempts, lease), ("failed", 5, None));
+    pool.close().await;
+    app.stop().await;
+}
+
+/// A gateway that, while "sending", has another connection take SQLite's
+/// write lock and keep it a while — as another process (`sscard import`)
+/// would.
+#[derive(Debug)]
+struct LockingGateway {
+    url: String,
+    sent: Mutex<Vec<String>>,
+}
+
+impl SmsGateway for LockingGateway {
+    fn send<'a>(&'a self, _mobile: &'a MobileNumber, text: &'a str) -> SmsFuture<'a> {
+        Box::pin(async move {
+            let mut other = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
+                .await
+                .unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE settings SET value = value")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+            });
+            self.sent.lock().unwrap().push(text.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// SQLite: the send outcome is a single statement outside `Store::begin`
+/// (on a reading connection); while another connection holds the write
+/// lock it waits for it (busy timeout) and is then written — not lost.
+#[tokio::test]
+async fn on_sqlite_an_outcome_written_outside_a_transaction_waits_for_the_write_lock() {
+    let db = TestDb::new().await;
+    if db.is_postgres() {
+        return;
+    }
+    let gateway = Arc::new(LockingGateway {
+        url: db.url().to_owned(),
+        sent: Mutex::default(),
+    });
+    let services = db.services().await.with_sms_gateway(gateway.clone());
+    let app = TestApp::spawn_serving(db, TestApp::test_config(), services.clone()).await;
+    let case_id = case_with_mobile(&app, 512).await;
+    let pool = database(&app).await;
+    put_notice(&pool, &case_id, "【测试】写锁", "pending", 0, None).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        services
+            .resend_unsent_notifications(chrono::Duration::zero())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(400),
+        "the outcome waited for the other writer"
+    );
+    assert_eq!(
+        notice_state(&pool, "【测试】写锁").await,
+        ("sent".to_owned(), 1, None)
+    );
+    pool.close().await;
+    app.stop().await;
+}

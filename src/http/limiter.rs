@@ -22,6 +22,9 @@ use crate::store::{Backend, Store};
 
 /// Requests refused by a rate limit, by budget.
 pub const RATE_LIMITED: &str = "sscard_rate_limited_total";
+/// Limited requests let through unchecked because the shared buckets could
+/// not be read or written (the limiter fails open), by budget.
+pub const RATE_LIMIT_STORE_ERRORS: &str = "sscard_rate_limit_store_errors_total";
 
 /// How often a node deletes the buckets that are full again.
 const PRUNE_EVERY_MICROS: i64 = 60_000_000;
@@ -79,6 +82,16 @@ impl Limiter {
         }
         result
     }
+
+    /// The pool of its own the shared buckets go through (PostgreSQL), for
+    /// the pool gauges of `/metrics`; `None` when the buckets are in memory
+    /// or share the store's pool (SQLite).
+    pub fn own_pool(&self) -> Option<&sqlx::AnyPool> {
+        match self {
+            Self::Shared(limiter) if limiter.own_pool => Some(&limiter.pool),
+            _ => None,
+        }
+    }
 }
 
 /// The buckets in the database.
@@ -86,6 +99,8 @@ impl Limiter {
 pub struct SharedLimiter {
     /// [`Store::bucket_pool`].
     pool: sqlx::AnyPool,
+    /// Whether `pool` is a pool of its own (PostgreSQL), not the store's.
+    own_pool: bool,
     limits: RateLimits,
     /// When this node last pruned (µs since the epoch; 0: not yet).
     pruned_at: AtomicI64,
@@ -95,6 +110,7 @@ impl SharedLimiter {
     pub fn new(store: &Store, limits: RateLimits) -> Self {
         Self {
             pool: store.bucket_pool(),
+            own_pool: store.backend() == Backend::Postgres,
             limits,
             pruned_at: AtomicI64::new(0),
         }
@@ -102,9 +118,14 @@ impl SharedLimiter {
 
     /// As [`RateLimiter::check`], on the shared row of the budget and
     /// client. When the database cannot be reached the request is let
-    /// through (logged): its handler needs the database too and answers
-    /// the failure itself, and a limiter must not turn an outage of one
-    /// table into refusals of every public query.
+    /// through — *fail open* — and that is made visible: a warning in the
+    /// log (the budget and the error, never the client) and
+    /// [`RATE_LIMIT_STORE_ERRORS`]. Why open: the handler behind the
+    /// limiter needs the database too and answers an outage itself, and a
+    /// limiter must not turn a fault of one table (or its small pool) into
+    /// refusals of every public query; the per-address counters of failed
+    /// sign-ins and one-time code requests, kept in the deciding
+    /// transactions, and the account lock-outs still hold.
     pub async fn check(&self, budget: Budget, client: IpAddr) -> Result<(), Duration> {
         let limit = self.limits.of(budget);
         let refill = micros(limit.refill_every).max(1);
@@ -118,7 +139,13 @@ impl SharedLimiter {
                 u64::try_from(wait_micros).unwrap_or(1),
             )),
             Err(error) => {
-                tracing::error!(%error, ?budget, "cannot reach the shared rate-limit buckets; letting the request through");
+                metrics::counter!(RATE_LIMIT_STORE_ERRORS, "budget" => budget_code(budget))
+                    .increment(1);
+                tracing::warn!(
+                    %error,
+                    budget = budget_code(budget),
+                    "cannot reach the shared rate-limit buckets; letting the request through unchecked (fail open)"
+                );
                 Ok(())
             }
         }

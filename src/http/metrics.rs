@@ -106,6 +106,10 @@ fn describe() {
         "Requests refused by a rate limit, by budget (sign_in, citizen_code, progress_query, …: http::limiter::budget_code)."
     );
     metrics::describe_counter!(
+        super::limiter::RATE_LIMIT_STORE_ERRORS,
+        "Rate-limited requests let through unchecked because the shared rate-limit buckets (PostgreSQL) could not be reached, by budget: the limiter fails open."
+    );
+    metrics::describe_counter!(
         BANK_REQUESTS,
         "Signed requests of cooperating banks' systems, by result (accepted, or the refusal's code such as BANK_SIGNATURE_INVALID, BANK_REQUEST_REPLAYED)."
     );
@@ -189,25 +193,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
     };
     let counts = state.services.domain_counts().await?;
     let mut text = handle.render();
-    let pool = state.services.store().pool();
-    let size = pool.size();
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-    gauge(
-        &mut text,
-        "sscard_db_pool_connections",
-        "Database pool connections, by state (open = idle + in use), sampled at scrape time.",
-        &[
-            ("state=\"open\"", i64::from(size)),
-            ("state=\"idle\"", i64::from(idle)),
-            ("state=\"in_use\"", i64::from(size.saturating_sub(idle))),
-        ],
-    );
-    gauge(
-        &mut text,
-        "sscard_db_pool_max_connections",
-        "The most connections this node's database pool opens.",
-        &[("", i64::from(pool.options().get_max_connections()))],
-    );
+    pool_gauges(&mut text, &state);
     gauge(
         &mut text,
         "sscard_persons",
@@ -335,6 +321,58 @@ fn permitted(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> boo
             scheme.eq_ignore_ascii_case("bearer")
                 && sscard_crypto::constant_time_eq(token.trim().as_bytes(), expected.0.as_bytes())
         })
+}
+
+/// The connection pools of this node, labelled `pool`: `main` (the
+/// store's: reads, and every transaction on PostgreSQL), `writer` (SQLite:
+/// the one connection write transactions queue for) and `rate_limits`
+/// (PostgreSQL: the shared rate-limit buckets' own pool).
+fn pool_gauges(text: &mut String, state: &AppState) {
+    let store = state.services.store();
+    let mut pools = vec![("main", store.pool())];
+    if let Some(writer) = store.writer_pool() {
+        pools.push(("writer", writer));
+    }
+    if let Some(buckets) = state.limiter.own_pool() {
+        pools.push(("rate_limits", buckets));
+    }
+    let mut connections = Vec::new();
+    let mut max = Vec::new();
+    for (name, pool) in pools {
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        for (state, value) in [
+            ("open", size),
+            ("idle", idle),
+            ("in_use", size.saturating_sub(idle)),
+        ] {
+            connections.push((
+                format!("pool=\"{name}\",state=\"{state}\""),
+                i64::from(value),
+            ));
+        }
+        max.push((
+            format!("pool=\"{name}\""),
+            i64::from(pool.options().get_max_connections()),
+        ));
+    }
+    gauge(
+        text,
+        "sscard_db_pool_connections",
+        "Database pool connections, by pool and state (open = idle + in use), sampled at scrape time.",
+        &connections
+            .iter()
+            .map(|(l, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        text,
+        "sscard_db_pool_max_connections",
+        "The most connections each of this node's database pools opens.",
+        &max.iter()
+            .map(|(l, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
 }
 
 fn labelled(name: &str, rows: &[(String, i64)]) -> Vec<(String, i64)> {

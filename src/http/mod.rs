@@ -41,6 +41,8 @@ pub struct AppState {
     pub services: Services,
     /// The deployment switches read at start-up (e.g. `secure_cookies`).
     pub config: Arc<HttpConfig>,
+    /// The rate-limit buckets (read by `/metrics` for their pool).
+    pub limiter: Arc<limiter::Limiter>,
 }
 
 /// The whole application: API, pages, static assets, API docs, and the
@@ -58,6 +60,7 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
     let state = AppState {
         services,
         config: config.clone(),
+        limiter: limiter.clone(),
     };
     Router::new()
         .merge(api::router())

@@ -17,10 +17,18 @@
 //! - a notice is never sent for an action that did not commit;
 //! - a notice left `pending` (the process stopped between the commit and the
 //!   send) or `failed` is retried by [`Services::resend_unsent_notifications`],
-//!   which the server runs every minute, up to [`MAX_ATTEMPTS`] times. Each
-//!   attempt is claimed by a compare-and-set on `attempts`, so two nodes do
-//!   not send the same attempt; delivery is at least once (a crash after
-//!   the gateway accepted but before `sent` was written sends again).
+//!   which the server runs every minute, up to [`MAX_ATTEMPTS`] times.
+//!
+//! Every send — right after the action, or by the resender — first claims
+//! the notice in a short transaction of its own (migration 0013): status
+//! `sending`, a lease ([`SEND_LEASE`]) and the attempt counted; only an
+//! unsent notice or one whose lease has run out can be claimed (on
+//! PostgreSQL the resender picks with `FOR UPDATE SKIP LOCKED`). So two
+//! nodes never send the same notice at once, and a node killed mid-send
+//! leaves it to another once the lease has passed. The outcome is written
+//! only while the claim is still the sender's. Delivery is at least once:
+//! a crash after the gateway accepted but before `sent` was written sends
+//! again after the lease.
 //!
 //! The send bookkeeping (status, attempts) is not a use case of its own and
 //! writes no audit entry; the notice's creation is part of the audited
@@ -41,6 +49,12 @@ use crate::store::{StoreError, Tx};
 pub const MAX_ATTEMPTS: i64 = 5;
 /// Notices younger than this are left to the request that wrote them.
 pub const RESEND_AFTER: Duration = Duration::seconds(30);
+/// How long a sender holds a claimed notice: the gateway's timeout
+/// ([`super::sms::HTTP_TIMEOUT`], 10 s) with a wide margin. A sender that
+/// stops mid-send leaves the notice to another after this.
+pub const SEND_LEASE: Duration = Duration::minutes(2);
+/// How many notices one run of the resender claims, one after another.
+pub const RESEND_BATCH: usize = 100;
 
 /// Why a notice was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,11 +108,13 @@ impl NotificationKind {
     }
 }
 
-/// The sending state of a notice: `pending`, `sent`, `failed`, `no_mobile`.
+/// The sending state of a notice: `pending`, `sending`, `sent`, `failed`,
+/// `no_mobile`.
 fn status_label(status: &str) -> &'static str {
     match status {
         "sent" => "已发送",
         "failed" => "发送失败",
+        "sending" => "发送中",
         "no_mobile" => "未发送（申请表无有效手机号）",
         _ => "待发送",
     }
@@ -114,7 +130,7 @@ pub struct NotificationView {
     pub mobile_masked: Option<String>,
     /// The text as sent.
     pub text: String,
-    /// `pending`, `sent`, `failed`, `no_mobile`.
+    /// `pending`, `sending`, `sent`, `failed`, `no_mobile`.
     pub status: String,
     pub status_label: String,
     pub created_at: DateTime<Utc>,
@@ -245,49 +261,89 @@ impl Services {
     /// Retries notices left `pending` or `failed` (fewer than
     /// [`MAX_ATTEMPTS`] tries) that are older than `min_age` (the server
     /// uses [`RESEND_AFTER`], leaving younger ones to the request that wrote
-    /// them); gives how many were sent.
+    /// them), and notices whose sender stopped mid-send (`sending`, lease run
+    /// out); at most [`RESEND_BATCH`] per call, each claimed on its own;
+    /// gives how many were sent. Any number of nodes may run it at once:
+    /// each notice is claimed by one of them.
     ///
     /// # Errors
     ///
     /// Only when the database cannot answer.
     pub async fn resend_unsent_notifications(&self, min_age: Duration) -> ServiceResult<usize> {
-        let due = {
+        {
             let mut conn = self
                 .store()
                 .pool()
                 .acquire()
                 .await
                 .map_err(StoreError::from)?;
-            rows::unsent_notifications(&mut conn, Utc::now() - min_age, MAX_ATTEMPTS, 100).await?
-        };
+            let given_up =
+                rows::fail_abandoned_notifications(&mut conn, Utc::now(), MAX_ATTEMPTS).await?;
+            if given_up > 0 {
+                tracing::warn!(
+                    target: "sms",
+                    given_up,
+                    "SMS notices whose last try was cut off are given up as failed"
+                );
+            }
+        }
         let mut sent = 0;
-        for row in due {
-            if self.send_notification(&row.id).await? {
+        for _ in 0..RESEND_BATCH {
+            let now = Utc::now();
+            let Some(row) = self.claim_notification(None, now - min_age).await? else {
+                break;
+            };
+            if self.send_claimed(&row).await? {
                 sent += 1;
             }
         }
         Ok(sent)
     }
 
+    /// Claims one notice (`id`, or the oldest due one created before
+    /// `created_before`) in a short transaction of its own: after the commit
+    /// the notice is `sending` under this sender's lease for [`SEND_LEASE`].
+    async fn claim_notification(
+        &self,
+        id: Option<&str>,
+        created_before: DateTime<Utc>,
+    ) -> ServiceResult<Option<NotificationRow>> {
+        let now = Utc::now();
+        let mut tx = self.store().begin().await?;
+        let row = rows::claim_notification(
+            &mut tx,
+            self.store().backend(),
+            id,
+            created_before,
+            now,
+            now + SEND_LEASE,
+            MAX_ATTEMPTS,
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(row)
+    }
+
     /// One attempt at one notice; true when the gateway accepted it.
     async fn send_notification(&self, id: &str) -> ServiceResult<bool> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
-        let Some(row) = rows::notification_by_id(&mut conn, id).await? else {
-            return Ok(false);
+        match self.claim_notification(Some(id), Utc::now()).await? {
+            Some(row) => self.send_claimed(&row).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Sends a notice this sender has claimed, then writes the outcome (if
+    /// the claim is still this sender's); true when the gateway accepted it.
+    async fn send_claimed(&self, row: &NotificationRow) -> ServiceResult<bool> {
+        let case = {
+            let mut conn = self
+                .store()
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
+            crate::store::cases::case_by_id(&mut conn, &row.case_id).await?
         };
-        if !matches!(row.status.as_str(), "pending" | "failed") || row.attempts >= MAX_ATTEMPTS {
-            return Ok(false);
-        }
-        if !rows::claim_notification(&mut conn, id, row.attempts).await? {
-            return Ok(false);
-        }
-        let case = crate::store::cases::case_by_id(&mut conn, &row.case_id).await?;
-        drop(conn);
         let mobile = case.as_ref().and_then(|case| self.applicant_mobile(case));
         let outcome = match &mobile {
             None => (
@@ -315,7 +371,23 @@ impl Services {
             .acquire()
             .await
             .map_err(StoreError::from)?;
-        rows::mark_notification(&mut conn, id, outcome.0, outcome.1.as_deref(), outcome.2).await?;
+        let recorded = rows::mark_notification(
+            &mut conn,
+            &row.id,
+            row.attempts,
+            outcome.0,
+            outcome.1.as_deref(),
+            outcome.2,
+        )
+        .await?;
+        if !recorded {
+            tracing::warn!(
+                target: "sms",
+                notification = %row.id,
+                outcome = outcome.0,
+                "an SMS notice's send lease ran out before its outcome was written; another sender has it"
+            );
+        }
         Ok(outcome.0 == "sent")
     }
 }

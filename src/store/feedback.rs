@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::keys::SealedColumn;
 use super::registry::{format_date, parse_date};
-use super::{StoreError, format_time, parse_time};
+use super::{Backend, StoreError, format_time, parse_time};
 
 /// A rating's comment, sealed.
 pub const RATING_COMMENT_SEALED: SealedColumn = SealedColumn {
@@ -134,63 +134,104 @@ pub async fn notification_by_id(
     row.map(|row| notification_row(&row)).transpose()
 }
 
-/// Notices still to send (pending, or failed fewer than `max_attempts`
-/// times) created before `before`, oldest first.
-pub async fn unsent_notifications(
-    conn: &mut AnyConnection,
-    before: DateTime<Utc>,
-    max_attempts: i64,
-    limit: i64,
-) -> Result<Vec<NotificationRow>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {NOTIFICATION_COLUMNS} FROM case_notifications \
-         WHERE status IN ('pending', 'failed') AND attempts < $1 AND created_at < $2 \
-         ORDER BY created_at LIMIT $3"
-    )))
-    .bind(max_attempts)
-    .bind(format_time(before))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(notification_row).collect()
-}
+/// What makes a notice claimable by a sender at `$1` (now): unsent
+/// (`pending`, `failed`), or `sending` by a sender whose lease has run out
+/// (it stopped mid-send); and tried fewer than `$2` times.
+const CLAIMABLE: &str = "(status IN ('pending', 'failed') OR (status = 'sending' AND lease_until < $1)) \
+     AND attempts < $2";
 
-/// Claims a notice for one send attempt: counts the attempt if it is still
-/// unsent with `attempts` as read; false when another sender took it.
+/// Claims one notice for one send attempt — `id`, or with `None` the oldest
+/// claimable notice created before `created_before` — in one statement:
+/// status `sending`, the lease until `lease_until`, the attempt counted.
+/// Gives the claimed row (its `attempts` is the claim's token for
+/// [`mark_notification`]), or `None` when there is nothing to claim.
+///
+/// Run it in a short write transaction of its own (`Store::begin`) and
+/// commit before sending: the row lock is held only for the claim, and the
+/// lease keeps other senders off while the gateway is asked. On
+/// PostgreSQL the oldest notice is chosen with `FOR UPDATE SKIP LOCKED`, so
+/// nodes claiming at the same moment take different notices instead of
+/// waiting for each other; on SQLite the write transaction (`BEGIN
+/// IMMEDIATE`) serialises claims.
 pub async fn claim_notification(
     conn: &mut AnyConnection,
-    id: &str,
-    attempts: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE case_notifications SET attempts = attempts + 1 \
-         WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'failed')",
-    )
-    .bind(id.to_owned())
-    .bind(attempts)
-    .execute(&mut *conn)
+    backend: Backend,
+    id: Option<&str>,
+    created_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    max_attempts: i64,
+) -> Result<Option<NotificationRow>, StoreError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let target = if id.is_some() {
+        "$4".to_owned()
+    } else {
+        format!(
+            "(SELECT id FROM case_notifications WHERE {CLAIMABLE} AND created_at < $4 \
+             ORDER BY created_at LIMIT 1{lock})"
+        )
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE case_notifications SET status = 'sending', lease_until = $3, \
+         attempts = attempts + 1 \
+         WHERE id = {target} AND {CLAIMABLE} RETURNING {NOTIFICATION_COLUMNS}"
+    )))
+    .bind(format_time(now))
+    .bind(max_attempts)
+    .bind(format_time(lease_until))
+    .bind(id.map_or_else(|| format_time(created_before), str::to_owned))
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.map(|row| notification_row(&row)).transpose()
 }
 
-/// Records the outcome of a send attempt.
+/// Gives up on notices whose sender stopped mid-send on their last allowed
+/// attempt (lease run out, `max_attempts` reached): they become `failed`,
+/// like a refused last attempt. Gives how many.
+pub async fn fail_abandoned_notifications(
+    conn: &mut AnyConnection,
+    now: DateTime<Utc>,
+    max_attempts: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE case_notifications SET status = 'failed', lease_until = NULL, \
+         last_error = 'the sender stopped before the outcome was known' \
+         WHERE status = 'sending' AND lease_until < $1 AND attempts >= $2",
+    )
+    .bind(format_time(now))
+    .bind(max_attempts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records the outcome of the send attempt that claimed the notice with
+/// `attempts` and clears the lease. False (and nothing written) when the
+/// claim is no longer this sender's: its lease ran out and another sender
+/// claimed the notice again.
 pub async fn mark_notification(
     conn: &mut AnyConnection,
     id: &str,
+    attempts: i64,
     status: &str,
     last_error: Option<&str>,
     sent_at: Option<DateTime<Utc>>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE case_notifications SET status = $1, last_error = $2, sent_at = $3 WHERE id = $4",
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE case_notifications SET status = $1, last_error = $2, sent_at = $3, \
+         lease_until = NULL WHERE id = $4 AND status = 'sending' AND attempts = $5",
     )
     .bind(status.to_owned())
     .bind(last_error.map(str::to_owned))
     .bind(sent_at.map(format_time))
     .bind(id.to_owned())
+    .bind(attempts)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,13 @@
+-- Several nodes (issue 10): a case's SMS notice is claimed for sending with
+-- a lease, so two nodes never send the same notice at once and a node that
+-- dies mid-send leaves it to another once the lease has run out.
+-- Portable DDL (TEXT and BIGINT only).
+--
+-- A sender claims a notice in one short transaction — status `pending` or
+-- `failed`, or `sending` whose lease has passed — setting status `sending`,
+-- `lease_until` (RFC 3339 UTC text, compared as text like every stored
+-- time) and `attempts + 1`; it then sends outside any transaction and
+-- writes the outcome (`sent`, `failed`, `no_mobile`), clearing the lease,
+-- only if the row still carries its claim (the attempt it counted).
+-- Statuses now: pending | sending | sent | failed | no_mobile.
+ALTER TABLE case_notifications ADD COLUMN lease_until TEXT;
