@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::cases::StepRow;
+use super::cases::{StepRow, StepTable};
 use super::keys::SealedColumn;
 use super::registry::{format_date, parse_date};
 use super::{Backend, StoreError, format_time, parse_time};
@@ -905,39 +905,16 @@ pub async fn insert_chunk_events(
 // Steps
 // ---------------------------------------------------------------------------
 
+/// The steps of batches (`StepRow::case_id` holds the batch id).
+pub const BATCH_STEPS: StepTable = StepTable {
+    table: "batch_steps",
+    owner: "batch_id",
+};
+
 /// Appends a step of a batch (`step.case_id` holds the batch id); its `seq`
 /// is the next of the batch.
 pub async fn insert_step(conn: &mut AnyConnection, step: &StepRow) -> Result<i64, StoreError> {
-    let row = sqlx::query(
-        "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM batch_steps WHERE batch_id = $1",
-    )
-    .bind(step.case_id.clone())
-    .fetch_one(&mut *conn)
-    .await?;
-    let seq: i64 = row.try_get("next")?;
-    sqlx::query(
-        "INSERT INTO batch_steps (id, batch_id, seq, action, from_state, to_state, outcome, \
-         actor, actor_role, actor_name, occurred_at, opinion, code, detail, next_due) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(step.id.clone())
-    .bind(step.case_id.clone())
-    .bind(seq)
-    .bind(step.action.clone())
-    .bind(step.from_state.clone())
-    .bind(step.to_state.clone())
-    .bind(step.outcome.clone())
-    .bind(step.actor.clone())
-    .bind(step.actor_role.clone())
-    .bind(step.actor_name.clone())
-    .bind(format_time(step.occurred_at))
-    .bind(step.opinion.clone())
-    .bind(step.code.clone())
-    .bind(step.detail.clone())
-    .bind(step.next_due.map(format_date))
-    .execute(&mut *conn)
-    .await?;
-    Ok(seq)
+    super::cases::insert_step_in(conn, BATCH_STEPS, step).await
 }
 
 /// The steps of a batch, in order (`case_id` holds the batch id).
@@ -945,33 +922,5 @@ pub async fn steps_of(
     conn: &mut AnyConnection,
     batch_id: &str,
 ) -> Result<Vec<StepRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, batch_id, seq, action, from_state, to_state, outcome, actor, actor_role, \
-         actor_name, occurred_at, opinion, code, detail, next_due FROM batch_steps \
-         WHERE batch_id = $1 ORDER BY seq",
-    )
-    .bind(batch_id.to_owned())
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StepRow {
-                id: row.try_get("id")?,
-                case_id: row.try_get("batch_id")?,
-                seq: row.try_get("seq")?,
-                action: row.try_get("action")?,
-                from_state: row.try_get("from_state")?,
-                to_state: row.try_get("to_state")?,
-                outcome: row.try_get("outcome")?,
-                actor: row.try_get("actor")?,
-                actor_role: row.try_get("actor_role")?,
-                actor_name: row.try_get("actor_name")?,
-                occurred_at: parse_time(&row.try_get::<String, _>("occurred_at")?)?,
-                opinion: row.try_get("opinion")?,
-                code: row.try_get("code")?,
-                detail: row.try_get("detail")?,
-                next_due: opt_date(row, "next_due")?,
-            })
-        })
-        .collect()
+    super::cases::steps_in(conn, BATCH_STEPS, batch_id).await
 }

@@ -527,19 +527,51 @@ pub struct StepRow {
     pub next_due: Option<NaiveDate>,
 }
 
+/// A table of steps: the same columns but the owner's, which names the case
+/// or the batch the step belongs to. [`StepRow::case_id`] holds the owner.
+#[derive(Clone, Copy, Debug)]
+pub struct StepTable {
+    pub table: &'static str,
+    /// The owner's column (`case_id`, `batch_id`).
+    pub owner: &'static str,
+}
+
+/// The steps of cases.
+pub const CASE_STEPS: StepTable = StepTable {
+    table: "case_steps",
+    owner: "case_id",
+};
+
 /// Appends a step; its `seq` is the next of the case.
 pub async fn insert_step(conn: &mut AnyConnection, step: &StepRow) -> Result<i64, StoreError> {
-    let row =
-        sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM case_steps WHERE case_id = $1")
-            .bind(step.case_id.clone())
-            .fetch_one(&mut *conn)
-            .await?;
+    insert_step_in(conn, CASE_STEPS, step).await
+}
+
+/// The steps of a case, in order.
+pub async fn steps_of(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<StepRow>, StoreError> {
+    steps_in(conn, CASE_STEPS, case_id).await
+}
+
+/// Appends a step to `steps`; its `seq` is the next of its owner
+/// (`step.case_id`).
+pub async fn insert_step_in(
+    conn: &mut AnyConnection,
+    steps: StepTable,
+    step: &StepRow,
+) -> Result<i64, StoreError> {
+    let StepTable { table, owner } = steps;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM {table} WHERE {owner} = $1"
+    )))
+    .bind(step.case_id.clone())
+    .fetch_one(&mut *conn)
+    .await?;
     let seq: i64 = row.try_get("next")?;
-    sqlx::query(
-        "INSERT INTO case_steps (id, case_id, seq, action, from_state, to_state, outcome, actor, \
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (id, {owner}, seq, action, from_state, to_state, outcome, actor, \
          actor_role, actor_name, occurred_at, opinion, code, detail, next_due) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    )))
     .bind(step.id.clone())
     .bind(step.case_id.clone())
     .bind(seq)
@@ -560,20 +592,26 @@ pub async fn insert_step(conn: &mut AnyConnection, step: &StepRow) -> Result<i64
     Ok(seq)
 }
 
-pub async fn steps_of(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<StepRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, case_id, seq, action, from_state, to_state, outcome, actor, actor_role, \
-         actor_name, occurred_at, opinion, code, detail, next_due FROM case_steps \
-         WHERE case_id = $1 ORDER BY seq",
-    )
-    .bind(case_id.to_owned())
+/// The steps of one owner in `steps`, in order.
+pub async fn steps_in(
+    conn: &mut AnyConnection,
+    steps: StepTable,
+    owner_id: &str,
+) -> Result<Vec<StepRow>, StoreError> {
+    let StepTable { table, owner } = steps;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, {owner}, seq, action, from_state, to_state, outcome, actor, actor_role, \
+         actor_name, occurred_at, opinion, code, detail, next_due FROM {table} \
+         WHERE {owner} = $1 ORDER BY seq"
+    )))
+    .bind(owner_id.to_owned())
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
         .map(|row| {
             Ok(StepRow {
                 id: row.try_get("id")?,
-                case_id: row.try_get("case_id")?,
+                case_id: row.try_get(owner)?,
                 seq: row.try_get("seq")?,
                 action: row.try_get("action")?,
                 from_state: row.try_get("from_state")?,
