@@ -7,62 +7,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::TestApp;
-use common::browser::{browser, screenshot, texts, try_texts};
+use common::browser::{
+    browser, click, fill, screenshot, texts, wait_for_path_prefix, wait_for_text,
+};
 use fantoccini::{Client, Locator};
 use sscard::service::demo::DemoOutcome;
-
-async fn wait_for_path(client: &Client, prefix: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let url = client.current_url().await.expect("current URL");
-        if url.path().starts_with(prefix) {
-            return url.path().to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the browser stays at {url}, expected {prefix}…"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the element `css` shows text containing `expected`; gives it.
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear the field");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
-}
 
 /// The card and ID number the holder brings to the counter.
 struct Holder {
@@ -129,12 +79,12 @@ async fn a_teller_activates_a_demo_card_then_hears_it_is_active_and_refuses_an_a
     fill(&client, "#username", "teller.icbc").await;
     fill(&client, "#password", &teller.initial_password).await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/password").await;
+    wait_for_path_prefix(&client, "/password").await;
     fill(&client, "#current_password", &teller.initial_password).await;
     fill(&client, "#new_password", "Liujiang-Bank-Counter-2026").await;
     fill(&client, "#repeat_password", "Liujiang-Bank-Counter-2026").await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/workbench").await;
+    wait_for_path_prefix(&client, "/workbench").await;
     // The workbench leads to the counter page.
     let duty = texts(&client, "#role-bank_teller").await.join("\n");
     assert!(
@@ -142,9 +92,12 @@ async fn a_teller_activates_a_demo_card_then_hears_it_is_active_and_refuses_an_a
         "{duty}"
     );
     click(&client, "a[href='/bank']").await;
-    wait_for_path(&client, "/bank").await;
+    wait_for_path_prefix(&client, "/bank").await;
     wait_for_text(&client, "#rule", "持卡人须本人持居民身份证原件到柜台").await;
-    assert_eq!(texts(&client, "#teller-bank").await, ["ICBC"]);
+    assert_eq!(
+        texts(&client, "#teller-bank").await,
+        ["中国工商银行柳州分行（ICBC）"]
+    );
 
     // The holder in person: activated.
     activate_in_person(&client, &app, &holder).await;

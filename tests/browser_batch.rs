@@ -14,46 +14,12 @@ use common::TestApp;
 use common::batches::{
     Card, LETTER_PDF, Person, account, card_number, id_number, insert_registry, report_rows, uscc,
 };
-use common::browser::{browser, screenshot, texts, try_texts};
+use common::browser::{
+    browser, click, fill, screenshot, texts, wait_for_text, wait_for_text_within,
+};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
-}
-
-/// Waits until `css` shows text containing `expected` (the page may reload
-/// meanwhile); gives the text.
-async fn wait_for_text(client: &Client, css: &str, expected: &str, seconds: u64) -> String {
-    let started = Instant::now();
-    loop {
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(seconds),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// An attribute of the element `css` (`<progress>` reflects its `value`
 /// and `max` properties), or `None` while the page reloads.
@@ -222,7 +188,7 @@ async fn an_employer_uploads_a_messy_list_and_watches_the_bar_reach_100_percent(
     fill(&client, "#username", "employer.page").await;
     fill(&client, "#password", "Liujiang-318-Batch-2026").await;
     click(&client, "#submit").await;
-    wait_for_text(&client, "main", "批量启用", 15).await;
+    wait_for_text(&client, "main", "批量启用").await;
     client.goto(&app.url("/employer")).await.unwrap();
     assert!(
         texts(&client, "#employer-uscc")
@@ -261,7 +227,7 @@ async fn an_employer_uploads_a_messy_list_and_watches_the_bar_reach_100_percent(
         .await
         .unwrap();
     click(&client, "#submit-batch").await;
-    wait_for_text(&client, "#notice", "批量办件已提交", 15).await;
+    wait_for_text(&client, "#notice", "批量办件已提交").await;
     let path = client.current_url().await.unwrap().path().to_owned();
     let batch_no = path.trim_start_matches("/employer/batches/").to_owned();
     assert!(batch_no.starts_with("PL-"), "{path}");
@@ -291,7 +257,7 @@ async fn an_employer_uploads_a_messy_list_and_watches_the_bar_reach_100_percent(
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    wait_for_text(&client, "#batch-percent", "100%", 30).await;
+    wait_for_text_within(&client, "#batch-percent", "100%", 30).await;
     let started = Instant::now();
     loop {
         let value = attr(&client, "#batch-bar", "value").await;
@@ -306,7 +272,7 @@ async fn an_employer_uploads_a_messy_list_and_watches_the_bar_reach_100_percent(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    wait_for_text(&client, "#batch-status", "待反馈", 15).await;
+    wait_for_text(&client, "#batch-status", "待反馈").await;
     let succeeded = expected.iter().filter(|e| e.1 == "成功").count();
     assert_eq!(
         texts(&client, "#rows-succeeded").await.join(""),
@@ -333,7 +299,7 @@ async fn an_employer_uploads_a_messy_list_and_watches_the_bar_reach_100_percent(
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    wait_for_text(&client, "#batch-status", "已办结", 30).await;
+    wait_for_text_within(&client, "#batch-status", "已办结", 30).await;
     let href = client
         .find(Locator::Css("#report-download"))
         .await

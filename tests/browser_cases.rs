@@ -6,66 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::TestApp;
-use common::browser::{browser, screenshot, texts, try_texts};
+use common::browser::{
+    browser, click, fill, screenshot, texts, wait_for_path_prefix, wait_for_text,
+};
 use common::cases::{card_number, id_number_for, window_form};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
-
-/// Waits until the browser shows a path starting with `prefix`; gives the path.
-async fn wait_for_path(client: &Client, prefix: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let url = client.current_url().await.expect("current URL");
-        if url.path().starts_with(prefix) {
-            return url.path().to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the browser stays at {url}, expected {prefix}…"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the element `css` shows text containing `expected`; gives it.
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
-    let started = Instant::now();
-    loop {
-        // While a form post navigates, elements of the old page go stale.
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Types `value` into the field `css`, replacing what it held.
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear the field");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
-}
 
 async fn value_of(client: &Client, css: &str) -> String {
     client
@@ -92,7 +39,7 @@ async fn sign_in(client: &Client, app: &TestApp, username: &str, totp: Option<&s
         fill(client, "#totp", &code).await;
     }
     click(client, "#submit").await;
-    wait_for_path(client, "/workbench").await;
+    wait_for_path_prefix(client, "/workbench").await;
 }
 
 /// The person at the window and what they hand in.
@@ -132,7 +79,7 @@ async fn enter_walk_in(client: &Client, app: &TestApp, walk_in: &WalkIn<'_>) -> 
     click(client, "#precheck-button").await;
     wait_for_text(client, "#precheck", "预审通过").await;
     click(client, "#submit").await;
-    wait_for_path(client, "/cases/SQ-").await;
+    wait_for_path_prefix(client, "/cases/SQ-").await;
     wait_for_text(client, "#notice", "申请已录入").await;
     text_of(client, "#fact-no").await
 }
@@ -186,7 +133,7 @@ async fn a_walk_in_is_completed_in_one_sitting_at_the_window() {
         "{counts}"
     );
     click(&client, "#workbench-enter").await;
-    wait_for_path(&client, "/cases/new").await;
+    wait_for_path_prefix(&client, "/cases/new").await;
 
     let walk_in = WalkIn {
         name: "黄明",
@@ -213,7 +160,7 @@ async fn a_walk_in_is_completed_in_one_sitting_at_the_window() {
     let passed = wait_for_text(&client, "#precheck", "预审通过").await;
     assert!(passed.contains("申请材料齐全"), "{passed}");
     click(&client, "#submit").await;
-    wait_for_path(&client, "/cases/SQ-").await;
+    wait_for_path_prefix(&client, "/cases/SQ-").await;
     wait_for_text(&client, "#notice", "申请已录入").await;
     assert_eq!(text_of(&client, "#case-status").await, "待受理");
     let facts = text_of(&client, "#facts").await;
@@ -258,7 +205,7 @@ async fn a_walk_in_is_completed_in_one_sitting_at_the_window() {
         "正常"
     );
     click(&client, "header nav a[href='/staff/cards']").await;
-    wait_for_path(&client, "/staff/cards").await;
+    wait_for_path_prefix(&client, "/staff/cards").await;
     fill(&client, "#query", &card_number(11)).await;
     click(&client, "#submit").await;
     wait_for_text(&client, "#social-state-1", "正常").await;
@@ -307,7 +254,7 @@ async fn an_agents_case_goes_through_a_one_time_notice_and_is_posted_back() {
     let precheck = wait_for_text(&client, "#precheck", "一次性告知书").await;
     assert!(precheck.contains("承诺书"), "{precheck}");
     click(&client, "#submit").await;
-    wait_for_path(&client, "/cases/SQ-").await;
+    wait_for_path_prefix(&client, "/cases/SQ-").await;
     let agent = text_of(&client, "#fact-agent").await;
     assert!(agent.contains("韦强") && agent.contains("配偶"), "{agent}");
     assert!(!agent.contains(&agent_id), "masked: {agent}");
@@ -497,7 +444,7 @@ async fn the_queues_list_cases_flag_the_overdue_and_fit_a_phone() {
     let counts = text_of(&client, "#workbench-count-submitted").await;
     assert!(counts.contains('2'), "{counts}");
     click(&client, "#all-cases").await;
-    wait_for_path(&client, "/cases").await;
+    wait_for_path_prefix(&client, "/cases").await;
     // The acceptor's own queue first; no 超期 list for a clerk.
     let queues = client
         .find_all(Locator::Css("section.queue"))
@@ -535,7 +482,7 @@ async fn the_queues_list_cases_flag_the_overdue_and_fit_a_phone() {
     assert_fits(&client, "the queue page").await;
     screenshot(&client, "cases-queues-phone.png").await;
     click(&client, &format!("a[href='/cases/{}']", numbers[0])).await;
-    wait_for_path(&client, &format!("/cases/{}", numbers[0])).await;
+    wait_for_path_prefix(&client, &format!("/cases/{}", numbers[0])).await;
     let flag = text_of(&client, "#case-overdue").await;
     assert_eq!(flag, "已超期");
     assert_fits(&client, "the case page").await;
@@ -620,19 +567,19 @@ async fn a_supervisor_sees_the_overdue_cases_first() {
     let code = sscard::service::accounts::current_totp(&secret).unwrap();
     fill(&client, "#totp", &code).await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/password").await;
+    wait_for_path_prefix(&client, "/password").await;
     fill(&client, "#current_password", &created.initial_password).await;
     fill(&client, "#new_password", "Liujiang-318-Window-2026").await;
     fill(&client, "#repeat_password", "Liujiang-318-Window-2026").await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/workbench").await;
+    wait_for_path_prefix(&client, "/workbench").await;
     let overdue = text_of(&client, "#workbench-count-overdue").await;
     assert!(
         overdue.contains("超期") && overdue.contains('1'),
         "{overdue}"
     );
     click(&client, "#role-supervisor a[href='/cases?queue=overdue']").await;
-    wait_for_path(&client, "/cases").await;
+    wait_for_path_prefix(&client, "/cases").await;
     let rows = texts(&client, "#queue-overdue tbody tr").await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(
@@ -641,7 +588,7 @@ async fn a_supervisor_sees_the_overdue_cases_first() {
     );
     // A supervisor reads the case but takes no step.
     click(&client, &format!("a[href='/cases/{no}']")).await;
-    wait_for_path(&client, &format!("/cases/{no}")).await;
+    wait_for_path_prefix(&client, &format!("/cases/{no}")).await;
     let none = text_of(&client, "#no-actions").await;
     assert!(none.contains("您的岗位不能办理"), "{none}");
     screenshot(&client, "cases-supervisor-overdue.png").await;

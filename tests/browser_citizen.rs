@@ -13,74 +13,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::browser::{browser, screenshot, texts, try_texts};
+use common::browser::{
+    browser, click, fill, screenshot, texts, wait_for_path, wait_for_text, wait_for_url,
+};
 use common::cases::{PNG_SCAN, card_number};
 use common::{TestApp, otp_in, valid_id_number};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Waits until the browser shows a path (and query) for which `accept` holds; gives it.
-async fn wait_for_url(client: &Client, what: &str, accept: impl Fn(&str) -> bool) -> String {
-    let started = Instant::now();
-    loop {
-        let url = client.current_url().await.expect("current URL");
-        let shown = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        };
-        if accept(&shown) {
-            return shown;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the browser stays at {shown}, expected {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_path(client: &Client, path_and_query: &str) {
-    wait_for_url(client, path_and_query, |shown| shown == path_and_query).await;
-}
-
-/// Waits until the element `css` shows text containing `expected`; gives it.
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Types `value` into the field `css`, replacing what it held.
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear the field");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
-}
 
 /// The page's HTML as the browser has it.
 async fn source(client: &Client) -> String {

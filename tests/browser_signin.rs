@@ -7,11 +7,10 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::browser::{browser, screenshot, texts, try_texts};
+use common::browser::{browser, click, fill, screenshot, texts, wait_for_path, wait_for_text};
 use common::{TestApp, TestDb};
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 
 /// `sscard user add …` on the test database, as an operator runs it; gives
 /// the one-time initial password it prints.
@@ -47,63 +46,6 @@ fn user_add_with_totp(db: &TestDb, args: &[&str]) -> (String, Option<String>) {
             .unwrap_or_else(|| panic!("no initial password in: {stdout}")),
         printed("动态口令密钥（请录入身份验证器应用）: "),
     )
-}
-
-/// Waits until the browser shows `path` (and the query, if given).
-async fn wait_for_path(client: &Client, path_and_query: &str) {
-    let started = Instant::now();
-    loop {
-        let url = client.current_url().await.expect("current URL");
-        let shown = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        };
-        if shown == path_and_query {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the browser stays at {shown}, expected {path_and_query}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the element `css` shows text containing `expected`; gives it.
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
-    let started = Instant::now();
-    loop {
-        // While the form post navigates, elements of the old page go stale.
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Types `value` into the empty field `css`.
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear the field");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
 }
 
 #[tokio::test]

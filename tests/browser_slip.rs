@@ -15,62 +15,15 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::TestApp;
-use common::browser::{browser, screenshot, screenshot_path, texts, try_texts};
+use common::browser::{
+    browser, click, fill, screenshot, screenshot_path, texts, try_texts, wait_for_path_prefix,
+    wait_for_text,
+};
 use common::cases::{card_number, id_number_for};
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
-
-async fn wait_for_path(client: &Client, prefix: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let url = client.current_url().await.expect("current URL");
-        if url.path().starts_with(prefix) {
-            return url.path().to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the browser stays at {url}, expected {prefix}…"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let text = try_texts(client, css)
-            .await
-            .map(|texts| texts.join("\n"))
-            .unwrap_or_default();
-        if text.contains(expected) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{css} shows {text:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("clear the field");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
-}
 
 /// Runs one of Poppler's tools; a missing tool fails the test, naming the
 /// set-up script.
@@ -276,7 +229,7 @@ async fn a_completed_cases_slip_prints_rare_names_as_text_and_verifies() {
     fill(&client, "#username", "window.wang").await;
     fill(&client, "#password", "Liujiang-318-Window-2026").await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/workbench").await;
+    wait_for_path_prefix(&client, "/workbench").await;
     client.goto(&app.url("/cases/new")).await.expect("open");
     fill(&client, "#applicant-name", "王𠈌").await;
     fill(&client, "#applicant-id-number", &id).await;
@@ -298,7 +251,7 @@ async fn a_completed_cases_slip_prints_rare_names_as_text_and_verifies() {
     click(&client, "#precheck-button").await;
     wait_for_text(&client, "#precheck", "预审通过").await;
     click(&client, "#submit").await;
-    wait_for_path(&client, "/cases/SQ-").await;
+    wait_for_path_prefix(&client, "/cases/SQ-").await;
     wait_for_text(&client, "#notice", "申请已录入").await;
     let no = texts(&client, "#fact-no").await.join("");
     assert!(
@@ -469,7 +422,7 @@ async fn a_completed_cases_slip_prints_rare_names_as_text_and_verifies() {
     );
     fill(&client, "#code", &grouped.to_lowercase()).await;
     click(&client, "#verify-code-submit").await;
-    wait_for_path(&client, &format!("/verify/{code}")).await;
+    wait_for_path_prefix(&client, &format!("/verify/{code}")).await;
     wait_for_text(&client, "#verdict", "真实有效").await;
 
     // By uploading the file, and an altered copy.

@@ -622,38 +622,15 @@ async fn request_logs_carry_neither_query_strings_nor_bodies() {
 // The policies in a real browser
 
 mod browser {
-    //! A minimal Chromium session (see `tests/browser.rs` for the guide page
-    //! tests), with a hook that records Content-Security-Policy violations
-    //! from the first byte of every document.
+    //! The browser tests' Chromium session (`common/browser.rs`), with a hook
+    //! that records Content-Security-Policy violations from the first byte
+    //! of every document.
 
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
+    use fantoccini::Client;
     use fantoccini::wd::WebDriverCompatibleCommand;
-    use fantoccini::{Client, ClientBuilder};
     use serde_json::{Value, json};
 
-    pub struct Driver {
-        child: Child,
-        _profile: tempfile::TempDir,
-    }
-
-    impl Drop for Driver {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn find_program(candidates: &[&str]) -> PathBuf {
-        candidates
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .unwrap_or_else(|| panic!("none of {candidates:?} exists: install Debian's `chromium chromium-driver` (scripts/test.sh does)"))
-    }
+    use super::common::browser::{Driver, browser};
 
     /// A Chrome DevTools command, through chromedriver.
     #[derive(Debug)]
@@ -677,55 +654,7 @@ mod browser {
     }
 
     pub async fn start() -> (Driver, Client) {
-        let chromedriver =
-            find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
-        let chromium = find_program(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let profile = tempfile::tempdir().expect("profile dir");
-        let args = vec![
-            "--headless".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-quic".to_owned(),
-            "--window-size=1280,2000".to_owned(),
-            format!("--user-data-dir={}", profile.path().display()),
-        ];
-        let driver = Driver {
-            child,
-            _profile: profile,
-        };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let Value::Object(capabilities) =
-            json!({"goog:chromeOptions": {"binary": chromium, "args": args}})
-        else {
-            unreachable!()
-        };
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a WebDriver session in Chromium");
+        let (driver, client) = browser().await;
         client
             .issue_cmd(Cdp(json!({
                 "cmd": "Page.addScriptToEvaluateOnNewDocument",

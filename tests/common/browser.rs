@@ -120,3 +120,98 @@ pub async fn try_texts(client: &Client, css: &str) -> Result<Vec<String>, CmdErr
     }
     Ok(texts)
 }
+
+/// How long the `wait_for_…` helpers wait before failing the test.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until the browser shows a path (and query) for which `accept`
+/// holds; gives it. `what` names the expectation in the failure.
+pub async fn wait_for_url(client: &Client, what: &str, accept: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let url = client.current_url().await.expect("current URL");
+        let shown = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if accept(&shown) {
+            return shown;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the browser stays at {shown}, expected {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the browser shows exactly `path_and_query`.
+pub async fn wait_for_path(client: &Client, path_and_query: &str) {
+    wait_for_url(client, path_and_query, |shown| shown == path_and_query).await;
+}
+
+/// Waits until the browser shows a path starting with `prefix`; gives the
+/// path (without the query).
+pub async fn wait_for_path_prefix(client: &Client, prefix: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let url = client.current_url().await.expect("current URL");
+        if url.path().starts_with(prefix) {
+            return url.path().to_owned();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the browser stays at {url}, expected {prefix}…"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the elements `css` show text containing `expected`; gives
+/// their text, joined by line breaks.
+pub async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
+    wait_for_text_within(client, css, expected, WAIT.as_secs()).await
+}
+
+/// Like [`wait_for_text`], waiting up to `seconds`.
+pub async fn wait_for_text_within(
+    client: &Client,
+    css: &str,
+    expected: &str,
+    seconds: u64,
+) -> String {
+    let started = Instant::now();
+    loop {
+        // While a form post navigates, elements of the old page go stale.
+        let text = try_texts(client, css)
+            .await
+            .map(|texts| texts.join("\n"))
+            .unwrap_or_default();
+        if text.contains(expected) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "{css} shows {text:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types `value` into the field `css`, replacing what it held.
+pub async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("clear the field");
+    field.send_keys(value).await.expect("type");
+}
+
+/// Clicks the element `css`.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .expect("click");
+}

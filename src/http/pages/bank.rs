@@ -72,10 +72,17 @@ struct CounterPage {
 }
 
 impl CounterPage {
-    fn new(session: &Session) -> Self {
+    /// The page of the teller's counter; the bank is named as the registry
+    /// has it (中国工商银行（ICBC）), or by its code alone if unknown.
+    async fn new(state: &AppState, session: &Session) -> Self {
+        let code = session.principal.bank_code.clone().unwrap_or_default();
+        let bank = match state.services.bank(&code).await {
+            Ok(bank) => format!("{}（{code}）", bank.name),
+            Err(_) => code,
+        };
         Self {
             staff: StaffNav::of(&session.principal),
-            bank: session.principal.bank_code.clone().unwrap_or_default(),
+            bank,
             form: CounterForm::default(),
             error: None,
             errors: Vec::new(),
@@ -84,8 +91,8 @@ impl CounterPage {
     }
 }
 
-async fn counter_form(session: Session) -> Response {
-    CounterPage::new(&session).into_response()
+async fn counter_form(State(state): State<AppState>, session: Session) -> Response {
+    CounterPage::new(&state, &session).await.into_response()
 }
 
 fn presenter_of(code: &str) -> Presenter {
@@ -125,7 +132,7 @@ async fn activate(
         }),
         teller: None,
     };
-    let mut page = CounterPage::new(&session);
+    let mut page = CounterPage::new(&state, &session).await;
     let result = state
         .services
         .activate_at_counter(
