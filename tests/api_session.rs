@@ -2,11 +2,13 @@
 
 mod common;
 
+use chrono::{DateTime, Duration, Utc};
 use common::{TestApp, assert_problem};
 use reqwest::StatusCode;
 use serde_json::json;
-use sscard::service::Actor;
-use sscard::service::accounts::NewAccount;
+use sqlx::Row;
+use sscard::service::accounts::{NewAccount, SESSION_IDLE_TIMEOUT};
+use sscard::service::{Actor, ServiceError};
 
 async fn create(app: &TestApp, username: &str, roles: &[&str]) -> (String, Option<String>) {
     let created = app
@@ -254,4 +256,154 @@ async fn admins_need_totp_and_disabling_an_account_ends_its_sessions() {
         !text.contains("password_hash") && !text.contains("argon2"),
         "no secrets listed"
     );
+}
+
+/// `GET /api/v1/session` with `token`.
+async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sets a time column of the sessions of `username`'s account.
+async fn set_session_time(app: &TestApp, username: &str, column: &str, value: DateTime<Utc>) {
+    let pool = app.db().services().await.store().pool().clone();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE sessions SET {column} = $1 \
+         WHERE account_id = (SELECT id FROM accounts WHERE username = $2)"
+    )))
+    .bind(sscard::store::format_time(value))
+    .bind(username.to_owned())
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+/// A staff request reads its session, the account and the account's roles in
+/// one statement: every refusal and the idle timer's restart still hold.
+#[tokio::test]
+async fn a_session_is_checked_against_its_timers_its_account_and_its_roles() {
+    let app = TestApp::spawn().await;
+    let pool = app.db().services().await.store().pool().clone();
+
+    // Every role comes back (one row each).
+    let clerk = app
+        .staff("clerk.wu", &["acceptor", "processor", "feedback"])
+        .await;
+    let response = me(&app, &clerk.token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["username"], "clerk.wu");
+    let mut roles: Vec<String> = serde_json::from_value(body["roles"].clone()).unwrap();
+    roles.sort();
+    assert_eq!(roles, ["acceptor", "feedback", "processor"]);
+
+    // Last seen two minutes ago: still open, and the idle timer restarts.
+    let two_minutes_ago = Utc::now() - Duration::minutes(2);
+    set_session_time(&app, "clerk.wu", "last_seen_at", two_minutes_ago).await;
+    assert_eq!(me(&app, &clerk.token).await.status(), StatusCode::OK);
+    let last_seen: String = sqlx::query(
+        "SELECT last_seen_at FROM sessions \
+         WHERE account_id = (SELECT id FROM accounts WHERE username = $1)",
+    )
+    .bind("clerk.wu".to_owned())
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get("last_seen_at");
+    let last_seen = sscard::store::parse_time(&last_seen).unwrap();
+    assert!(
+        last_seen > two_minutes_ago + Duration::minutes(1),
+        "{last_seen}"
+    );
+
+    // Idle for longer than the timeout: over.
+    let idle = Utc::now() - SESSION_IDLE_TIMEOUT - Duration::seconds(1);
+    set_session_time(&app, "clerk.wu", "last_seen_at", idle).await;
+    assert_problem(
+        me(&app, &clerk.token).await,
+        StatusCode::UNAUTHORIZED,
+        "SESSION_EXPIRED",
+    )
+    .await;
+
+    // Past its end: over.
+    let late = app.staff("clerk.zheng", &["feedback"]).await;
+    let past = Utc::now() - Duration::seconds(1);
+    set_session_time(&app, "clerk.zheng", "expires_at", past).await;
+    assert_problem(
+        me(&app, &late.token).await,
+        StatusCode::UNAUTHORIZED,
+        "SESSION_EXPIRED",
+    )
+    .await;
+
+    // An account disabled while a session of it is still open (disabling
+    // ends its sessions too; this is the check behind that).
+    let disabled = app.staff("clerk.feng", &["acceptor"]).await;
+    sqlx::query("UPDATE accounts SET disabled = 1 WHERE username = $1")
+        .bind("clerk.feng".to_owned())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_problem(
+        me(&app, &disabled.token).await,
+        StatusCode::UNAUTHORIZED,
+        "ACCOUNT_DISABLED",
+    )
+    .await;
+
+    // An account left without a role is still found (one row, no role) and
+    // refused as inconsistent, not taken for a missing session.
+    let roleless = app.staff("clerk.chen", &["processor"]).await;
+    sqlx::query(
+        "DELETE FROM account_roles \
+         WHERE account_id = (SELECT id FROM accounts WHERE username = $1)",
+    )
+    .bind("clerk.chen".to_owned())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let refused = app
+        .db()
+        .services()
+        .await
+        .authenticate(&roleless.token)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ServiceError::Internal(_)), "{refused:?}");
+
+    // A revoked session and an unknown token.
+    let out = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&late.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::UNAUTHORIZED, "already expired");
+    let signed_out = app.staff("clerk.jiang", &["feedback"]).await;
+    let out = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&signed_out.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        me(&app, &signed_out.token).await,
+        StatusCode::UNAUTHORIZED,
+        "SESSION_EXPIRED",
+    )
+    .await;
+    assert_problem(
+        me(&app, "s_no-such-session").await,
+        StatusCode::UNAUTHORIZED,
+        "NOT_SIGNED_IN",
+    )
+    .await;
 }

@@ -569,3 +569,100 @@ async fn the_http_gateway_posts_to_the_provider_and_a_refusal_withdraws_the_code
         );
     }
 }
+
+/// `GET /api/v1/citizen/session` with `token`.
+async fn citizen_me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/citizen/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sets a time column of the citizen sessions of `person_id`.
+async fn set_citizen_session_time(
+    app: &TestApp,
+    person_id: &str,
+    column: &str,
+    value: chrono::DateTime<chrono::Utc>,
+) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE citizen_sessions SET {column} = $1 WHERE person_id = $2"
+    )))
+    .bind(sscard::store::format_time(value))
+    .bind(person_id.to_owned())
+    .execute(&pool(app).await)
+    .await
+    .unwrap();
+}
+
+/// A citizen request reads its session and its person in one statement: the
+/// person is shown, the timers hold and the idle timer restarts.
+#[tokio::test]
+async fn a_citizen_session_is_checked_against_its_timers_and_shows_its_person() {
+    let app = TestApp::spawn().await;
+    let citizen = app.citizen("45022119900101123", "韦秀兰").await;
+    let response = citizen_me(&app, &citizen.token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["name"], "韦秀兰");
+    assert_eq!(
+        body["id_number_masked"],
+        format!("450221********{}", &citizen.id_number[14..])
+    );
+
+    // Last seen two minutes ago: still open, and the idle timer restarts.
+    let two_minutes_ago = chrono::Utc::now() - chrono::Duration::minutes(2);
+    set_citizen_session_time(&app, &citizen.person_id, "last_seen_at", two_minutes_ago).await;
+    assert_eq!(
+        citizen_me(&app, &citizen.token).await.status(),
+        StatusCode::OK
+    );
+    let last_seen: String =
+        sqlx::query("SELECT last_seen_at FROM citizen_sessions WHERE person_id = $1")
+            .bind(citizen.person_id.clone())
+            .fetch_one(&pool(&app).await)
+            .await
+            .unwrap()
+            .get("last_seen_at");
+    let last_seen = sscard::store::parse_time(&last_seen).unwrap();
+    assert!(
+        last_seen > two_minutes_ago + chrono::Duration::minutes(1),
+        "{last_seen}"
+    );
+
+    // Idle for longer than the timeout: over.
+    let idle = chrono::Utc::now()
+        - sscard::service::citizens::CITIZEN_SESSION_IDLE_TIMEOUT
+        - chrono::Duration::seconds(1);
+    set_citizen_session_time(&app, &citizen.person_id, "last_seen_at", idle).await;
+    assert_problem(
+        citizen_me(&app, &citizen.token).await,
+        StatusCode::UNAUTHORIZED,
+        "SESSION_EXPIRED",
+    )
+    .await;
+
+    // Seen just now but past its end: over.
+    set_citizen_session_time(&app, &citizen.person_id, "last_seen_at", chrono::Utc::now()).await;
+    set_citizen_session_time(
+        &app,
+        &citizen.person_id,
+        "expires_at",
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    )
+    .await;
+    assert_problem(
+        citizen_me(&app, &citizen.token).await,
+        StatusCode::UNAUTHORIZED,
+        "SESSION_EXPIRED",
+    )
+    .await;
+
+    // A well-formed token of no session.
+    let unknown = format!("c_{}", "A".repeat(citizen.token.len() - 2));
+    assert_ne!(unknown, citizen.token);
+    let response = citizen_me(&app, &unknown).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

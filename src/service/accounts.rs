@@ -367,9 +367,10 @@ impl Services {
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Principal> {
         let now = Utc::now();
         let hash = token_hash(token.trim());
-        let session = self
+        // One statement: the session, its account and the account's roles.
+        let (session, account) = self
             .store()
-            .session(&hash)
+            .session_with_account(&hash)
             .await?
             .ok_or_else(not_signed_in)?;
         let idle_expiry = session.last_seen_at + SESSION_IDLE_TIMEOUT;
@@ -379,11 +380,6 @@ impl Services {
                 detail: "登录已过期或已退出，请重新登录。".to_owned(),
             });
         }
-        let account = self
-            .store()
-            .account(&session.account_id)
-            .await?
-            .ok_or_else(not_signed_in)?;
         if account.disabled {
             return Err(ServiceError::Unauthorized {
                 code: "ACCOUNT_DISABLED",

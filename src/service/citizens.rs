@@ -48,13 +48,11 @@ use super::commit;
 use super::registry::ID_NUMBER_INDEX;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services};
 use crate::store::citizens::{
-    AttemptKind, CitizenSessionRow, OtpRow, attempts_since, citizen_session, codes_issued_since,
-    delete_code, insert_citizen_session, insert_code, latest_code, mark_code_used, record_attempt,
-    revoke_citizen_session, spend_attempt, touch_citizen_session,
+    AttemptKind, CitizenSessionRow, OtpRow, attempts_since, citizen_session_with_person,
+    codes_issued_since, delete_code, insert_citizen_session, insert_code, latest_code,
+    mark_code_used, record_attempt, revoke_citizen_session, spend_attempt, touch_citizen_session,
 };
-use crate::store::registry::{
-    MOBILE_SEALED, PersonRow, lock_person, person_by_id, person_by_index,
-};
+use crate::store::registry::{MOBILE_SEALED, PersonRow, lock_person, person_by_index};
 use crate::store::{StoreError, Tx};
 
 /// The blind-index purpose of one-time codes.
@@ -489,7 +487,8 @@ impl Services {
             .acquire()
             .await
             .map_err(StoreError::from)?;
-        let session = citizen_session(&mut conn, &hash)
+        // One statement: the session and what is shown of its person.
+        let (session, person) = citizen_session_with_person(&mut conn, &hash)
             .await?
             .ok_or_else(not_signed_in)?;
         let idle_expiry = session.last_seen_at + CITIZEN_SESSION_IDLE_TIMEOUT;
@@ -499,14 +498,16 @@ impl Services {
                 detail: "登录已过期或已退出，请重新获取验证码登录。".to_owned(),
             });
         }
-        let person = person_by_id(&mut conn, &session.person_id)
-            .await?
-            .ok_or_else(not_signed_in)?;
         // Restart the idle timer, at most once a minute per session.
         if now - session.last_seen_at > Duration::minutes(1) {
             touch_citizen_session(&mut conn, &hash, now).await?;
         }
-        Ok(principal_of(&person, session.expires_at))
+        Ok(CitizenPrincipal {
+            person_id: session.person_id,
+            name: person.name,
+            id_number_masked: person.id_number_masked,
+            session_expires_at: session.expires_at,
+        })
     }
 
     /// Ends the citizen session of `token`.

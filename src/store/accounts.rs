@@ -109,15 +109,43 @@ impl super::Store {
         Ok(account)
     }
 
-    pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT token_hash, account_id, channel, client_address, created_at, last_seen_at, \
-             expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+    /// A session and its account with the account's roles, in one statement
+    /// (one row per role, folded here): what every staff request reads.
+    /// `None` when there is no such session or its account is gone.
+    pub async fn session_with_account(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(SessionRow, AccountRow)>, StoreError> {
+        // Every column aliased: both tables have created_at.
+        let rows = sqlx::query(
+            "SELECT s.token_hash AS s_token_hash, s.account_id AS s_account_id, \
+             s.channel AS s_channel, s.client_address AS s_client_address, \
+             s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+             s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, \
+             a.id AS id, a.username AS username, a.display_name AS display_name, \
+             a.password_hash AS password_hash, a.must_change_password AS must_change_password, \
+             a.totp_secret_sealed AS totp_secret_sealed, a.bank_code AS bank_code, \
+             a.employer_uscc AS employer_uscc, a.disabled AS disabled, \
+             a.failed_sign_ins AS failed_sign_ins, a.locked_until AS locked_until, \
+             a.created_at AS created_at, a.updated_at AS updated_at, r.role AS r_role \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             LEFT JOIN account_roles r ON r.account_id = a.id \
+             WHERE s.token_hash = $1 ORDER BY r.role",
         )
         .bind(token_hash.to_owned())
-        .fetch_optional(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        row.map(|row| session_row(&row)).transpose()
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = session_row_prefixed(first, "s_")?;
+        let mut account = account_row(first)?;
+        for row in &rows {
+            if let Some(role) = row.try_get::<Option<String>, _>("r_role")? {
+                account.roles.push(role);
+            }
+        }
+        Ok(Some((session, account)))
     }
 
     /// Records activity on a session (its idle timer restarts).
@@ -403,16 +431,21 @@ fn account_row(row: &AnyRow) -> Result<AccountRow, StoreError> {
     })
 }
 
-fn session_row(row: &AnyRow) -> Result<SessionRow, StoreError> {
-    let revoked_at: Option<String> = row.try_get("revoked_at")?;
+/// A session from columns named `{prefix}token_hash` etc.
+fn session_row_prefixed(row: &AnyRow, prefix: &str) -> Result<SessionRow, StoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let time = |name: &str| -> Result<DateTime<Utc>, StoreError> {
+        parse_time(&row.try_get::<String, _>(column(name).as_str())?)
+    };
+    let revoked_at: Option<String> = row.try_get(column("revoked_at").as_str())?;
     Ok(SessionRow {
-        token_hash: row.try_get("token_hash")?,
-        account_id: row.try_get("account_id")?,
-        channel: row.try_get("channel")?,
-        client_address: row.try_get("client_address")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
-        last_seen_at: parse_time(&row.try_get::<String, _>("last_seen_at")?)?,
-        expires_at: parse_time(&row.try_get::<String, _>("expires_at")?)?,
+        token_hash: row.try_get(column("token_hash").as_str())?,
+        account_id: row.try_get(column("account_id").as_str())?,
+        channel: row.try_get(column("channel").as_str())?,
+        client_address: row.try_get(column("client_address").as_str())?,
+        created_at: time("created_at")?,
+        last_seen_at: time("last_seen_at")?,
+        expires_at: time("expires_at")?,
         revoked_at: revoked_at.as_deref().map(parse_time).transpose()?,
     })
 }

@@ -52,6 +52,14 @@ pub struct CitizenSessionRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// What a citizen session's person is shown as (its name and masked ID
+/// number; the person's id is the session's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionPerson {
+    pub name: String,
+    pub id_number_masked: String,
+}
+
 /// One message of the simulated SMS gateway's outbox.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -306,31 +314,45 @@ pub async fn insert_citizen_session(
     Ok(())
 }
 
-pub async fn citizen_session(
+/// A citizen session with what the signed-in citizen is shown of the person
+/// (name and masked ID number), in one statement. `None` when there is no
+/// such session or its person is gone.
+pub async fn citizen_session_with_person(
     conn: &mut AnyConnection,
     token_hash: &str,
-) -> Result<Option<CitizenSessionRow>, StoreError> {
+) -> Result<Option<(CitizenSessionRow, SessionPerson)>, StoreError> {
+    // Every column aliased: both tables have created_at.
     let row = sqlx::query(
-        "SELECT token_hash, person_id, client_address, created_at, last_seen_at, expires_at, \
-         revoked_at FROM citizen_sessions WHERE token_hash = $1",
+        "SELECT s.token_hash AS s_token_hash, s.person_id AS s_person_id, \
+         s.client_address AS s_client_address, s.created_at AS s_created_at, \
+         s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, \
+         s.revoked_at AS s_revoked_at, p.name AS p_name, \
+         p.id_number_masked AS p_id_number_masked \
+         FROM citizen_sessions s JOIN persons p ON p.id = s.person_id \
+         WHERE s.token_hash = $1",
     )
     .bind(token_hash.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(CitizenSessionRow {
-        token_hash: row.try_get("token_hash")?,
-        person_id: row.try_get("person_id")?,
-        client_address: row.try_get("client_address")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
-        last_seen_at: parse_time(&row.try_get::<String, _>("last_seen_at")?)?,
-        expires_at: parse_time(&row.try_get::<String, _>("expires_at")?)?,
+    let session = CitizenSessionRow {
+        token_hash: row.try_get("s_token_hash")?,
+        person_id: row.try_get("s_person_id")?,
+        client_address: row.try_get("s_client_address")?,
+        created_at: parse_time(&row.try_get::<String, _>("s_created_at")?)?,
+        last_seen_at: parse_time(&row.try_get::<String, _>("s_last_seen_at")?)?,
+        expires_at: parse_time(&row.try_get::<String, _>("s_expires_at")?)?,
         revoked_at: row
-            .try_get::<Option<String>, _>("revoked_at")?
+            .try_get::<Option<String>, _>("s_revoked_at")?
             .as_deref()
             .map(parse_time)
             .transpose()?,
-    }))
+    };
+    let person = SessionPerson {
+        name: row.try_get("p_name")?,
+        id_number_masked: row.try_get("p_id_number_masked")?,
+    };
+    Ok(Some((session, person)))
 }
 
 /// Restarts a session's idle timer.
