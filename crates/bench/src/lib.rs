@@ -12,6 +12,7 @@
 //! minimal program without HTTP, rules or serialisation.
 
 pub mod baseline;
+pub mod child;
 pub mod db;
 pub mod http;
 pub mod load;

@@ -48,9 +48,15 @@ struct Cli {
     /// query on SQLite: keep the database in DIR and reuse it next time.
     #[arg(long, value_name = "DIR")]
     keep_data: Option<PathBuf>,
-    /// lifecycle: skip the storage baseline.
+    /// lifecycle, batch: skip the storage baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// batch: rows of the employer's list.
+    #[arg(long, default_value_t = sscard_bench::scenarios::batch::DEFAULT_ROWS)]
+    rows: u64,
+    /// bank: cards exported and answered.
+    #[arg(long, default_value_t = sscard_bench::scenarios::bank::DEFAULT_RECORDS)]
+    records: u64,
     /// startup: how many starts.
     #[arg(long, default_value_t = 5)]
     starts: usize,
@@ -86,6 +92,8 @@ async fn main() -> ExitCode {
         work_dir: cli.work_dir,
         keep_data: cli.keep_data,
         no_baseline: cli.no_baseline,
+        rows: Some(cli.rows.max(1)),
+        records: Some(cli.records.max(1)),
         starts: cli.starts,
     };
     eprintln!(

@@ -85,6 +85,46 @@ impl Report {
         }
     }
 
+    /// One timed run of `operations` items (a batch's rows, a file's
+    /// records) that took `elapsed`: no per-request latencies.
+    pub fn timed(
+        scenario: &str,
+        backend: &str,
+        unit: &str,
+        operations: u64,
+        elapsed: std::time::Duration,
+    ) -> Self {
+        let seconds = elapsed.as_secs_f64();
+        Self {
+            scenario: scenario.to_owned(),
+            backend: backend.to_owned(),
+            concurrency: 1,
+            duration_s: round3(seconds),
+            unit: unit.to_owned(),
+            operations,
+            throughput_per_s: if seconds > 0.0 {
+                round1(u64_f64(operations) / seconds)
+            } else {
+                0.0
+            },
+            requests: 0,
+            latency_ms: None,
+            operation_latency_ms: None,
+            peak_rss_mb: None,
+            errors: 0,
+            error_samples: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Counts one error (a failed request, an unexpected outcome).
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors += 1;
+        if self.error_samples.len() < 10 {
+            self.error_samples.push(message.into());
+        }
+    }
+
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
         self
@@ -167,6 +207,8 @@ fn short_unit(unit: &str) -> &str {
     match unit {
         "cases" => "c/s",
         "queries" => "q/s",
+        "rows" => "rows/s",
+        "records" => "rec/s",
         _ => "/s",
     }
 }

@@ -219,11 +219,27 @@ pub async fn clerks(services: &Services, count: usize) -> anyhow::Result<Vec<(St
 ///
 /// Any answer but the expected one.
 pub async fn sign_in(api: &Api, username: &str, initial_password: &str) -> anyhow::Result<String> {
+    sign_in_with_totp(api, username, initial_password, None).await
+}
+
+/// [`sign_in`] with the current TOTP code of `totp_secret` (base32), for
+/// roles that must use one.
+///
+/// # Errors
+///
+/// Any answer but the expected one.
+pub async fn sign_in_with_totp(
+    api: &Api,
+    username: &str,
+    initial_password: &str,
+    totp_secret: Option<&str>,
+) -> anyhow::Result<String> {
+    let totp = totp_secret.and_then(sscard::service::accounts::current_totp);
     let answer = api
         .post(
             "/api/v1/session",
             None,
-            &json!({ "username": username, "password": initial_password }),
+            &json!({ "username": username, "password": initial_password, "totp": totp }),
             &[],
         )
         .await
@@ -244,6 +260,39 @@ pub async fn sign_in(api: &Api, username: &str, initial_password: &str) -> anyho
     .expect(StatusCode::NO_CONTENT, "password change")
     .map_err(anyhow::Error::msg)?;
     Ok(token)
+}
+
+/// A new account with `roles` (an employer account bound to `employer`)
+/// as an administrator creates it; its username, one-time password and
+/// TOTP secret (when its roles need one).
+///
+/// # Errors
+///
+/// The account service refuses or the database fails.
+pub async fn account(
+    services: &Services,
+    username: &str,
+    roles: &[&str],
+    employer: Option<&str>,
+) -> anyhow::Result<(String, String, Option<String>)> {
+    let created = services
+        .create_account(
+            NewAccount {
+                username: username.to_owned(),
+                display_name: Some(format!("压测{username}")),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                bank_code: None,
+                employer_uscc: employer.map(str::to_owned),
+            },
+            &actor(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create {username}: {e}"))?;
+    Ok((
+        username.to_owned(),
+        created.initial_password,
+        created.totp.map(|t| t.secret_base32),
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -907,4 +956,106 @@ async fn insert_steps(tx: &mut Tx, steps: &[StepRow]) -> anyhow::Result<()> {
         32,
     )
     .await
+}
+
+// ---------------------------------------------------------------------------
+// New cards in bulk, for `batch` and `bank`
+
+/// The bank of the generated new cards (a demo bank).
+pub const BULK_BANK: &str = "ICBC";
+
+/// Card numbers of the generated new cards start with this
+/// (`sscard bank demo-cards`: `Z00000000`, `Z00000001` …).
+pub const BULK_CARD_PREFIX: &str = "Z";
+
+/// A generated cardholder as the registry holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub card_number: String,
+    pub id_number: String,
+    pub name: String,
+}
+
+/// The demo data (the four demo banks, 300 persons) and `count` generated
+/// persons of 鱼峰区 with new, never exported ICBC cards — exactly what
+/// `sscard bank demo-cards` writes ([`Services::bulk_new_cards`]: sealed
+/// and blind-indexed persons, cards 制卡中 without an account, an audit
+/// entry per 2,000). On SQLite the loading connection gets a larger page
+/// cache for the load only (the tool's own connection; the server and the
+/// measured commands start with their defaults).
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn bulk_cards(services: &Services, count: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    services
+        .seed_demo(sscard::demo::DEFAULT_SEED, &actor())
+        .await?;
+    if services.store().backend() == sscard::store::Backend::Sqlite {
+        let mut tx = services.store().begin().await?;
+        sqlx::query("PRAGMA cache_size = -524288")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    let done = services
+        .bulk_new_cards(BULK_BANK, 0, count, &actor())
+        .await
+        .map_err(|e| anyhow::anyhow!("bulk cards: {e}"))?;
+    if services.store().backend() == sscard::store::Backend::Sqlite {
+        let mut tx = services.store().begin().await?;
+        sqlx::query("PRAGMA cache_size = -2000")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    eprintln!(
+        "  {done} persons with new {BULK_BANK} cards registered in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The generated cardholders of [`bulk_cards`], by card number, with their
+/// ID numbers opened (as an employer's HR system knows them).
+///
+/// # Errors
+///
+/// The database fails or a sealed value does not open.
+pub async fn registered(services: &Services) -> anyhow::Result<Vec<Registered>> {
+    let keyring = services.keyring();
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT c.card_number, p.id, p.name, p.id_number_sealed FROM cards c \
+             JOIN persons p ON p.id = c.person_id \
+             WHERE c.card_number LIKE 'Z%' AND c.card_number > $1 \
+             ORDER BY c.card_number LIMIT 10000",
+        )
+        .bind(after.clone())
+        .fetch_all(services.store().pool())
+        .await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after.clone_from(&last.0);
+        for (card_number, person_id, name, sealed) in page {
+            let id_number = keyring
+                .decrypt_str(
+                    &sealed,
+                    sscard::store::registry::ID_NUMBER_SEALED
+                        .aad(&person_id)
+                        .as_bytes(),
+                )
+                .map_err(|e| anyhow::anyhow!("the ID number of card {card_number}: {e}"))?;
+            out.push(Registered {
+                card_number,
+                id_number,
+                name,
+            });
+        }
+    }
+    Ok(out)
 }

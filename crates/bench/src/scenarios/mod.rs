@@ -1,8 +1,9 @@
 //! The scenarios. Each starts from a fresh database, loads its data, runs,
 //! checks and cleans up, and gives its report lines.
 
+pub mod bank;
+pub mod batch;
 pub mod lifecycle;
-pub mod pending;
 pub mod query;
 pub mod startup;
 
@@ -23,9 +24,11 @@ pub enum Scenario {
     Baseline,
     /// Time to ready on an existing database, and idle memory.
     Startup,
-    /// An employer batch of 100,000 rows from upload to report.
+    /// An employer batch of `--rows` (100,000) rows from upload to report,
+    /// with the storage baseline beside it.
     Batch,
-    /// Export and import of 1,000,000 bank records.
+    /// `sscard bank export` and `import` of `--records` (1,000,000) bank
+    /// records.
     Bank,
 }
 
@@ -62,8 +65,12 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     /// Keep the query scenario's SQLite database here and reuse it.
     pub keep_data: Option<PathBuf>,
-    /// Run `lifecycle` without its baseline.
+    /// Run `lifecycle` and `batch` without their baselines.
     pub no_baseline: bool,
+    /// Rows of the `batch` list (default 100,000).
+    pub rows: Option<u64>,
+    /// Bank records of `bank` (default 1,000,000).
+    pub records: Option<u64>,
     /// Server starts of `startup`.
     pub starts: usize,
 }
@@ -80,7 +87,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Vec<Re
         Scenario::Baseline => lifecycle::run_baseline_alone(options).await,
         Scenario::Query => query::run(options).await,
         Scenario::Startup => startup::run(options).await,
-        Scenario::Batch => pending::batch(options).await,
-        Scenario::Bank => pending::bank(options).await,
+        Scenario::Batch => batch::run(options).await,
+        Scenario::Bank => bank::run(options).await,
     }
 }
