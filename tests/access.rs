@@ -75,7 +75,7 @@ fn expected(method: &str, path: &str) -> Option<Option<&'static [&'static str]>>
         | ("PUT", "/api/v1/accounts/{username}/roles")
         | ("GET", "/api/v1/admin/sms-outbox")
         // The bank registry: administrators keep it.
-        | ("POST", "/api/v1/banks")
+        | ("POST", "/api/v1/banks" | "/api/v1/banks/{code}/requeue")
         | ("PUT", "/api/v1/banks/{code}") => Some(&["admin"][..]),
         // The audit trail; the ratings overview and the follow-ups.
         ("GET", "/api/v1/audit" | "/api/v1/ratings" | "/api/v1/follow-ups") => {

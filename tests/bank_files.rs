@@ -1044,3 +1044,213 @@ async fn count_claims(services: &Services) -> i64 {
     )
     .await
 }
+
+/// How many exchange rows of ICBC have `status`.
+async fn exchange_status(services: &Services, status: &str) -> i64 {
+    count(
+        services,
+        &format!(
+            "SELECT COUNT(*) FROM bank_card_exchange WHERE bank_code = 'ICBC' AND status = '{status}'"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_rejected_card_followed_up_and_requeued_goes_in_the_next_export_once() {
+    let app = TestApp::spawn().await;
+    let services = registry(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first_export = dir.path().join("export-1.txt");
+    let first_batch = export(&services, &first_export).await.batch_no.unwrap();
+    let first_return = dir.path().join("return-1.txt");
+    bank_answers(&first_export, &first_return, 4);
+    import(&services, &first_return).await.unwrap();
+    let rejected: Vec<String> = services
+        .bank_rejections("ICBC")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.card_number)
+        .collect();
+    assert_eq!(rejected.len(), 7);
+    let admin = app.staff("requeue.admin", &["admin"]).await;
+    let requeue = |card: &str, note: &str| {
+        app.client
+            .post(app.url("/api/v1/banks/ICBC/requeue"))
+            .bearer_auth(&admin.token)
+            .json(&serde_json::json!({ "card_number": card, "note": note }))
+            .send()
+    };
+
+    // The API: re-queued once, with the note; the answer masks the card.
+    let response = requeue(&rejected[0], "持卡人已到窗口更正姓名，请银行重新开户")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["status"], "requeued");
+    assert_eq!(answer["bank"], "ICBC");
+    let masked = answer["card_number_masked"].as_str().unwrap();
+    assert!(masked.contains('*') && masked != rejected[0], "{answer}");
+    // Refusals, each with what to do.
+    let again = requeue(&rejected[0], "再次报送").await.unwrap();
+    let problem =
+        common::assert_problem(again, reqwest::StatusCode::CONFLICT, "NOT_REJECTED").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("已重新报送"),
+        "{problem}"
+    );
+    let accepted_card = records(&first_export)[0]
+        .get(FileKind::Export, "card_number")
+        .to_owned();
+    let problem = common::assert_problem(
+        requeue(&accepted_card, "误操作").await.unwrap(),
+        reqwest::StatusCode::CONFLICT,
+        "NOT_REJECTED",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("开户成功"),
+        "{problem}"
+    );
+    let ccb_card: String = sqlx::query_scalar(
+        "SELECT card_number FROM cards WHERE bank_code = 'CCB' ORDER BY card_number LIMIT 1",
+    )
+    .fetch_one(services.store().pool())
+    .await
+    .unwrap();
+    common::assert_problem(
+        requeue(&ccb_card, "持卡人已更正信息").await.unwrap(),
+        reqwest::StatusCode::NOT_FOUND,
+        "CARD_NOT_FOUND",
+    )
+    .await;
+    let problem = common::assert_problem(
+        requeue(&rejected[1], " ").await.unwrap(),
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "note", "{problem}");
+    let teller = app.teller_of("requeue.teller", "ICBC").await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/banks/ICBC/requeue"))
+        .bearer_auth(&teller.token)
+        .json(&serde_json::json!({ "card_number": rejected[1], "note": "柜员不能操作" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::FORBIDDEN);
+
+    // The page: the administrator re-queues another one from the list.
+    let browser = common::page_client(&admin.token);
+    let (status, html) = common::page(&browser, &app, "/admin/banks/ICBC").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(html.contains("银行拒绝开户的卡（6 张，待跟进）"), "{html}");
+    assert!(html.contains(r#"<dd id="requeued">1</dd>"#), "{html}");
+    assert!(
+        html.contains(r#"<dd id="awaiting-export">1</dd>"#),
+        "{html}"
+    );
+    assert!(!html.contains(&format!(r#"data-card="{}""#, rejected[0])));
+    let response = common::post_form(
+        &browser,
+        &app,
+        "/admin/banks/ICBC/requeue",
+        &[("card_number", &rejected[2]), ("note", "")],
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"data-code="NOTE_INVALID""#) && html.contains("请写明跟进处理情况"),
+        "{html}"
+    );
+    let response = common::post_form(
+        &browser,
+        &app,
+        "/admin/banks/ICBC/requeue",
+        &[
+            ("card_number", &rejected[2]),
+            ("note", "已与银行核实，重新开户"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/admin/banks/ICBC?notice=requeued#rejections");
+    let (_, html) = common::page(&browser, &app, &location).await;
+    assert!(
+        html.contains("已重新报送") && html.contains("银行拒绝开户的卡（5 张，待跟进）"),
+        "{html}"
+    );
+    assert_eq!(exchange_status(&services, "requeued").await, 2);
+
+    // The same return file again: the re-queued cards stay re-queued.
+    let again = import(&services, &first_return).await.unwrap();
+    assert!(again.already_imported);
+    assert_eq!(exchange_status(&services, "requeued").await, 2);
+    assert_eq!(exchange_status(&services, "rejected").await, 5);
+
+    // The next export sends exactly the two, once.
+    let second_export = dir.path().join("export-2.txt");
+    let second = export(&services, &second_export).await;
+    let second_batch = second.batch_no.clone().unwrap();
+    assert_ne!(second_batch, first_batch);
+    let mut sent: Vec<String> = records(&second_export)
+        .iter()
+        .map(|r| r.get(FileKind::Export, "card_number").to_owned())
+        .collect();
+    sent.sort();
+    let mut expected = vec![rejected[0].clone(), rejected[2].clone()];
+    expected.sort();
+    assert_eq!(sent, expected);
+    assert_eq!(exchange_status(&services, "requeued").await, 0);
+    assert_eq!(exchange_status(&services, "exported").await, 2);
+    assert_eq!(
+        export(&services, &dir.path().join("export-3.txt"))
+            .await
+            .batch_no,
+        None,
+        "nothing left to send"
+    );
+
+    // The bank opens both accounts this time.
+    let second_return = dir.path().join("return-2.txt");
+    bank_answers(&second_export, &second_return, 0);
+    let applied = import(&services, &second_return).await.unwrap();
+    assert_eq!((applied.accepted, applied.refused), (2, 0));
+    // The first return file once more does not undo it.
+    import(&services, &first_return).await.unwrap();
+    for number in &expected {
+        let card = app.card_view(number).await;
+        assert!(card.bank_account_masked.is_some(), "{number}");
+    }
+    assert_eq!(exchange_status(&services, "accepted").await, 25);
+    let rejections = services.bank_rejections("ICBC").await.unwrap();
+    assert_eq!(rejections.len(), 5);
+
+    // Each re-queue is in the audit trail with the bank's reason and the note.
+    let details: Vec<String> = sqlx::query_scalar(
+        "SELECT detail_json FROM audit_log WHERE action = 'bank.rejection.requeue' ORDER BY occurred_at",
+    )
+    .fetch_all(services.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(details.len(), 2);
+    let first: serde_json::Value = serde_json::from_str(&details[0]).unwrap();
+    assert_eq!(first["note"], "持卡人已到窗口更正姓名，请银行重新开户");
+    assert_eq!(first["export_batch"], first_batch);
+    assert!(
+        first["rejection_code"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+    assert!(
+        !details[0].contains(&rejected[0]),
+        "the card number is masked"
+    );
+    app.stop().await;
+}

@@ -9,7 +9,7 @@ mod common;
 
 use common::bank::{BankCard, ICBC_BINS, Signing, account, test_key, verified_answer};
 use common::cases::{card_number, window_form};
-use common::{TestApp, assert_problem, valid_id_number};
+use common::{TestApp, assert_problem, page, page_client, post_form, valid_id_number};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sscard_crypto::Sm2SigningKey;
@@ -992,32 +992,6 @@ async fn the_worked_example_of_the_documentation_holds() {
 // ---------------------------------------------------------------------------
 // The pages
 // ---------------------------------------------------------------------------
-
-/// A browser-like client (no automatic redirects) carrying the session of
-/// `token` as the page cookie.
-fn page_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("cookie", format!("sscard_session={token}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
-    let response = client.get(app.url(path)).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn post_form(
-    client: &reqwest::Client,
-    app: &TestApp,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(app.url(path)).form(form).send().await.unwrap()
-}
 
 #[tokio::test]
 async fn the_counter_and_registry_pages_answer_each_role() {

@@ -170,9 +170,10 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
             | "/admin/accounts/{username}/roles",
         )
         // 合作银行: the bank registry (API and pages).
-        | ("POST", "/api/v1/banks")
+        | ("POST", "/api/v1/banks" | "/api/v1/banks/{code}/requeue")
         | ("PUT", "/api/v1/banks/{code}")
-        | ("GET" | "POST", "/admin/banks" | "/admin/banks/{code}") => Roles(ADMIN),
+        | ("GET" | "POST", "/admin/banks" | "/admin/banks/{code}")
+        | ("POST", "/admin/banks/{code}/requeue") => Roles(ADMIN),
         // The audit trail, as JSON and as the 审计日志 page; 好差评 — the
         // ratings overview and the follow-ups of bad ones.
         (

@@ -286,7 +286,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
     gauge(
         &mut text,
         "sscard_bank_exchange_cards",
-        "Cards in the batch exchange with cooperating banks, by bank and status: exported (sent, no answer yet), accepted (account registered), rejected (to follow up).",
+        "Cards in the batch exchange with cooperating banks, by bank and status: exported (sent, no answer yet), accepted (account registered), rejected (to follow up), requeued (followed up, in the next export).",
         &exchange
             .iter()
             .map(|(l, n)| (l.as_str(), *n))

@@ -1102,7 +1102,10 @@ impl Services {
                         "银行此前已回盘该卡开户成功，不能再登记为拒绝；请与银行核实。",
                     ));
                 }
-                if card.status.as_deref() == Some("rejected")
+                // The same rejection again (this return file imported
+                // again): nothing changes, and a card staff re-queued
+                // after it stays re-queued.
+                if matches!(card.status.as_deref(), Some("rejected" | "requeued"))
                     && card.return_batch_id.as_deref() == Some(context.batch.id.as_str())
                     && card.rejection_code.as_deref() == Some(code.as_str())
                     && card.rejection_text.as_deref() == Some(text.as_str())

@@ -39,6 +39,7 @@ use sscard_crypto::{Sm2PublicKey, Sm2SigningKey};
 use sscard_domain::bank::{
     BankContact, BankName, BankStatus, BankValueError, BinPrefix, check_bins, parse_bins,
 };
+use sscard_domain::identifiers::CardNumber;
 use sscard_domain::registry::BankCode;
 
 use super::signing_keys::{self, LoadedKey};
@@ -465,6 +466,68 @@ pub struct RejectionView {
     pub returned_at: DateTime<Utc>,
 }
 
+/// 重新报送 request: the card and what staff did about the bank's reason.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RequeueInput {
+    /// The social security card number, e.g. `L12345678`.
+    pub card_number: String,
+    /// What was done about the bank's reason (2 – 200 characters), e.g.
+    /// `持卡人已到窗口更正姓名，请银行重新开户`; kept in the audit trail.
+    pub note: String,
+}
+
+/// The longest note of a re-queue, in characters.
+pub const MAX_REQUEUE_NOTE: usize = 200;
+
+impl RequeueInput {
+    fn parse(&self) -> ServiceResult<(String, String)> {
+        let mut errors = Vec::new();
+        let card_number = match CardNumber::parse(&self.card_number) {
+            Ok(number) => Some(number.as_str().to_owned()),
+            Err(error) => {
+                errors.push(FieldError::new(
+                    "card_number",
+                    error.code(),
+                    format!("社会保障卡号：{error}"),
+                ));
+                None
+            }
+        };
+        let note = self.note.trim();
+        let length = note.chars().count();
+        if !(2..=MAX_REQUEUE_NOTE).contains(&length) || note.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "note",
+                "NOTE_INVALID",
+                format!(
+                    "请写明跟进处理情况（2 至 {MAX_REQUEUE_NOTE} 个字，不含换行等控制字符），例如“持卡人已更正姓名，请银行重新开户”。"
+                ),
+            ));
+        }
+        match card_number {
+            Some(card_number) if errors.is_empty() => Ok((card_number, note.to_owned())),
+            _ => Err(ServiceError::Invalid {
+                code: "VALIDATION_FAILED",
+                detail: "重新报送的信息有误，请按提示修改后重新提交。".to_owned(),
+                errors,
+            }),
+        }
+    }
+}
+
+/// A card put back for the next export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RequeueView {
+    pub bank: String,
+    /// e.g. `L1234****`.
+    pub card_number_masked: String,
+    /// `requeued`: in the next export file of the bank.
+    pub status: String,
+    /// The bank's reason it was rejected for.
+    pub rejection_code: String,
+    pub note: String,
+}
+
 /// One batch file exchanged with a bank.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BatchView {
@@ -497,6 +560,9 @@ pub struct ExchangeView {
     pub accepted: i64,
     /// Refused by the bank (to follow up).
     pub rejected: i64,
+    /// Rejected, followed up and put back for the next export (重新报送);
+    /// counted in `awaiting_export` too.
+    pub requeued: i64,
     /// The latest batches, newest first.
     pub batches: Vec<BatchView>,
 }
@@ -605,6 +671,7 @@ impl Services {
             exported: count("exported"),
             accepted: count("accepted"),
             rejected: count("rejected"),
+            requeued: count("requeued"),
             batches: rows::recent_batches(&mut conn, &bank.code, 20)
                 .await?
                 .into_iter()
@@ -622,6 +689,99 @@ impl Services {
                     completed_at: row.completed_at,
                 })
                 .collect(),
+        })
+    }
+
+    /// 重新报送 — a card the bank refused to open an account for, followed up
+    /// by staff (the holder corrected their data, the bank asked for it
+    /// again …), goes back in the queue of the bank's next export file
+    /// (`bank.rejection.requeue`, with what was done and the bank's reason,
+    /// which the exchange row forgets at that export).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound BANK_NOT_FOUND`; `Invalid VALIDATION_FAILED` (card number,
+    /// note); `NotFound CARD_NOT_FOUND` (no such card of this bank);
+    /// `Conflict NOT_REJECTED` (not on the follow-up list: never exported,
+    /// waiting for the bank, accepted or already re-queued),
+    /// `Conflict CARD_CANCELLED`, `Conflict ALREADY_ACTIVE` (the holder has
+    /// since activated the financial function or an account is registered).
+    pub async fn requeue_rejected_card(
+        &self,
+        code: &str,
+        input: &RequeueInput,
+        actor: &Actor,
+    ) -> ServiceResult<RequeueView> {
+        let bank = self.bank(code).await?;
+        let (card_number, note) = input.parse()?;
+        let mut tx = self.store().begin().await?;
+        let card = rows::exchange_cards(&mut tx, std::slice::from_ref(&card_number))
+            .await?
+            .into_iter()
+            .find(|card| card.bank_code == bank.code)
+            .ok_or_else(|| ServiceError::NotFound {
+                code: "CARD_NOT_FOUND",
+                detail: format!(
+                    "{}没有卡号为 {card_number} 的社会保障卡，请核对卡号。",
+                    bank.name
+                ),
+            })?;
+        if card.status.as_deref() != Some("rejected") {
+            let now = match card.status.as_deref() {
+                None => "尚未报送给银行",
+                Some("exported") => "已报送，正在等待银行回盘",
+                Some("accepted") => "银行已开户成功",
+                Some("requeued") => "已重新报送，将随下一批报送文件发出",
+                Some(_) => "不在待跟进名单中",
+            };
+            return Err(ServiceError::Conflict {
+                code: "NOT_REJECTED",
+                detail: format!("此卡{now}，无需重新报送；请刷新页面查看最新情况。"),
+            });
+        }
+        if card.social_state == "cancelled" {
+            return Err(ServiceError::Conflict {
+                code: "CARD_CANCELLED",
+                detail: "此卡已注销，不能重新报送；持卡人应先补换卡。".to_owned(),
+            });
+        }
+        if card.financial_state != "not_activated" || card.bank_account_sealed.is_some() {
+            return Err(ServiceError::Conflict {
+                code: "ALREADY_ACTIVE",
+                detail: "此卡金融功能已激活或已登记银行账号，无需重新报送。".to_owned(),
+            });
+        }
+        if !rows::mark_requeued(&mut tx, &card.card_id).await? {
+            return Err(ServiceError::Conflict {
+                code: "NOT_REJECTED",
+                detail: "此卡刚被他人处理过，请刷新页面查看最新情况。".to_owned(),
+            });
+        }
+        let masked = CardNumber::parse(&card.card_number)
+            .map_or_else(|_| "****".to_owned(), |number| number.masked());
+        self.record_audit(
+            &mut tx,
+            actor,
+            "bank.rejection.requeue",
+            &format!("card:{}", card.card_id),
+            Outcome::Succeeded,
+            serde_json::json!({
+                "bank": bank.code,
+                "card_number": masked,
+                "export_batch": card.export_batch_no,
+                "rejection_code": card.rejection_code,
+                "rejection_text": card.rejection_text,
+                "note": note,
+            }),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(RequeueView {
+            bank: bank.code,
+            card_number_masked: masked,
+            status: "requeued".to_owned(),
+            rejection_code: card.rejection_code.unwrap_or_default(),
+            note,
         })
     }
 

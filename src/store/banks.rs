@@ -377,12 +377,22 @@ pub async fn count_batches_with_prefix(
     .await?)
 }
 
-/// Adds up to `limit` cards of `bank_code` that await their first export
-/// (no account yet, not cancelled, financial application not activated, in
-/// no export batch) to the batch, numbered after `last_seq` in card-number
-/// order from after the batch's last card (keyset paging on the index
-/// `cards (bank_code, card_number)`, so a large batch is claimed in linear
-/// time), and marks them exported. Gives how many were added.
+/// The condition on `c` (a card) of awaiting export: no account yet, not
+/// cancelled, financial application not activated, and either in no export
+/// batch or re-queued by staff after the bank rejected it (重新报送).
+const AWAITING_EXPORT: &str = "c.bank_account_sealed IS NULL \
+     AND c.social_state <> 'cancelled' AND c.financial_state = 'not_activated' \
+     AND NOT EXISTS (SELECT 1 FROM bank_card_exchange x WHERE x.card_id = c.id \
+                     AND x.status <> 'requeued')";
+
+/// Adds up to `limit` cards of `bank_code` that await export (see
+/// [`AWAITING_EXPORT`]) to the batch, numbered after `last_seq` in
+/// card-number order from after the batch's last card (keyset paging on the
+/// index `cards (bank_code, card_number)`, so a large batch is claimed in
+/// linear time), and marks them exported: a new exchange row for a card's
+/// first export, the re-queued card's row moved to this batch (its earlier
+/// rejection stays in the audit entry of its re-queue). Gives how many were
+/// added.
 pub async fn claim_cards(
     conn: &mut AnyConnection,
     batch_id: &str,
@@ -400,15 +410,13 @@ pub async fn claim_cards(
     .fetch_optional(&mut *conn)
     .await?
     .unwrap_or_default();
-    let added = sqlx::query(
+    let added = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO bank_batch_cards (batch_id, seq, card_id) \
          SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT) + ROW_NUMBER() OVER (ORDER BY page.card_number), page.id \
          FROM (SELECT c.id, c.card_number FROM cards c \
-               WHERE c.bank_code = $3 AND c.card_number > $5 AND c.bank_account_sealed IS NULL \
-               AND c.social_state <> 'cancelled' AND c.financial_state = 'not_activated' \
-               AND NOT EXISTS (SELECT 1 FROM bank_card_exchange x WHERE x.card_id = c.id) \
-               ORDER BY c.card_number LIMIT $4) page",
-    )
+               WHERE c.bank_code = $3 AND c.card_number > $5 AND {AWAITING_EXPORT} \
+               ORDER BY c.card_number LIMIT $4) page"
+    )))
     .bind(batch_id.to_owned())
     .bind(last_seq)
     .bind(bank_code.to_owned())
@@ -418,9 +426,21 @@ pub async fn claim_cards(
     .await?
     .rows_affected();
     sqlx::query(
+        "UPDATE bank_card_exchange SET export_batch_id = $1, exported_at = $2, status = 'exported', \
+         return_batch_id = NULL, returned_at = NULL, rejection_code = NULL, rejection_text = NULL \
+         WHERE status = 'requeued' \
+         AND card_id IN (SELECT card_id FROM bank_batch_cards WHERE batch_id = $1 AND seq > $3)",
+    )
+    .bind(batch_id.to_owned())
+    .bind(format_time(now))
+    .bind(last_seq)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
         "INSERT INTO bank_card_exchange (card_id, bank_code, export_batch_id, exported_at, status) \
-         SELECT card_id, CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 'exported' \
-         FROM bank_batch_cards WHERE batch_id = $2 AND seq > $4",
+         SELECT b.card_id, CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 'exported' \
+         FROM bank_batch_cards b WHERE b.batch_id = $2 AND b.seq > $4 \
+         AND NOT EXISTS (SELECT 1 FROM bank_card_exchange x WHERE x.card_id = b.card_id)",
     )
     .bind(bank_code.to_owned())
     .bind(batch_id.to_owned())
@@ -641,6 +661,22 @@ pub async fn mark_rejected(
     Ok(())
 }
 
+/// 重新报送: puts a card the bank rejected back in the queue of the next
+/// export file, keeping the rejection (and the return batch that said it)
+/// on the row until that export, so importing the same return file again
+/// does not reject it anew. Compare-and-set on the status: gives `false`
+/// when the card is not (or no longer) rejected.
+pub async fn mark_requeued(conn: &mut AnyConnection, card_id: &str) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE bank_card_exchange SET status = 'requeued' WHERE card_id = $1 AND status = 'rejected'",
+    )
+    .bind(card_id.to_owned())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
 /// One card the bank rejected, for the staff's follow-up list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RejectionRow {
@@ -705,16 +741,14 @@ pub async fn exchange_counts(
     .await?)
 }
 
-/// How many cards of a bank await their first export.
+/// How many cards of a bank await export (first or re-queued).
 pub async fn count_awaiting_export(
     conn: &mut AnyConnection,
     bank_code: &str,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM cards c WHERE c.bank_code = $1 AND c.bank_account_sealed IS NULL \
-         AND c.social_state <> 'cancelled' AND c.financial_state = 'not_activated' \
-         AND NOT EXISTS (SELECT 1 FROM bank_card_exchange x WHERE x.card_id = c.id)",
-    )
+    Ok(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM cards c WHERE c.bank_code = $1 AND {AWAITING_EXPORT}"
+    )))
     .bind(bank_code.to_owned())
     .fetch_one(&mut *conn)
     .await?)

@@ -479,3 +479,32 @@ pub fn otp_in(text: &str) -> Option<String> {
         .then(|| window.iter().collect())
     })
 }
+
+// ---------------------------------------------------------------------------
+// Pages as a signed-in person's browser sees them
+
+/// A browser-like client (no automatic redirects) carrying the session of
+/// `token` as the page cookie.
+pub fn page_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", format!("sscard_session={token}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let response = client.get(app.url(path)).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+pub async fn post_form(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(app.url(path)).form(form).send().await.unwrap()
+}

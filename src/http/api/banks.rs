@@ -15,7 +15,9 @@ use crate::http::problem::{ApiJson, ApiPath, Problem};
 use crate::service::FieldError;
 use crate::service::accounts::Client;
 use crate::service::bank_activation::{ActivationRequest, ActivationView, CounterCaller};
-use crate::service::banks::{BankInput, BankView, ExchangeView, RejectionView, ServerKeys};
+use crate::service::banks::{
+    BankInput, BankView, ExchangeView, RejectionView, RequeueInput, RequeueView, ServerKeys,
+};
 use crate::service::registry::{CardView, Viewer};
 
 /// Every cooperating bank (bureau staff read; administrators keep them).
@@ -109,6 +111,34 @@ pub async fn rejections(
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<Vec<RejectionView>>, Problem> {
     Ok(Json(state.services.bank_rejections(&code).await?))
+}
+
+/// 重新报送: a card the bank rejected, followed up by staff, goes back in
+/// the bank's next export file (administrators). The note says what was
+/// done about the bank's reason; it is kept in the audit trail with the
+/// reason.
+#[utoipa::path(post, path = "/api/v1/banks/{code}/requeue", tag = "banks", security(("bearer" = [])),
+    params(("code" = String, Path, description = "银行代码", example = "ICBC")),
+    request_body = RequeueInput,
+    responses(
+        (status = 200, body = RequeueView),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "BANK_NOT_FOUND, CARD_NOT_FOUND"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "NOT_REJECTED, CARD_CANCELLED, ALREADY_ACTIVE"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "VALIDATION_FAILED"),
+    ))]
+pub async fn requeue(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(input): ApiJson<RequeueInput>,
+) -> Result<Json<RequeueView>, Problem> {
+    Ok(Json(
+        state
+            .services
+            .requeue_rejected_card(&code, &input, &session.principal.actor(&client))
+            .await?,
+    ))
 }
 
 /// 金融功能激活 at a bank counter: the holder in person with the ID card

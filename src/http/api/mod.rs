@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
             get(banks::get_one).put(banks::update),
         )
         .route("/api/v1/banks/{code}/rejections", get(banks::rejections))
+        .route("/api/v1/banks/{code}/requeue", post(banks::requeue))
         .route("/api/v1/bank/activations", post(banks::activate))
         .route("/api/v1/bank/cards/{card_number}", get(banks::card))
         .route("/api/v1/bank/server-key", get(banks::server_key))
@@ -204,6 +205,7 @@ pub fn docs() -> Router<AppState> {
         banks::get_one,
         banks::update,
         banks::rejections,
+        banks::requeue,
         banks::activate,
         banks::card,
         banks::server_key,

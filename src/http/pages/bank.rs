@@ -20,7 +20,9 @@ use crate::service::accounts::Client;
 use crate::service::bank_activation::{
     ActivationRequest, ActivationView, AgentAtCounter, CounterCaller, GuardianAtCounter,
 };
-use crate::service::banks::{BankInput, BankView, BatchView, ExchangeView, RejectionView};
+use crate::service::banks::{
+    BankInput, BankView, BatchView, ExchangeView, RejectionView, RequeueInput,
+};
 use crate::service::{FieldError, ServiceError};
 
 pub fn router() -> Router<AppState> {
@@ -28,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/bank", get(counter_form).post(activate))
         .route("/admin/banks", get(banks).post(create))
         .route("/admin/banks/{code}", get(bank).post(update))
+        .route("/admin/banks/{code}/requeue", axum::routing::post(requeue))
 }
 
 // ---------------------------------------------------------------------------
@@ -315,6 +318,11 @@ struct BankPage {
     exchange: ExchangeView,
     batches: Vec<BatchLine>,
     rejections: Vec<RejectionLine>,
+    /// A refused 重新报送: what is wrong, and the row's card and note.
+    requeue_summary: String,
+    requeue_errors: Vec<FieldError>,
+    requeue_card: String,
+    requeue_note: String,
 }
 
 async fn bank_page(
@@ -354,6 +362,10 @@ async fn bank_page(
             })
             .collect(),
         exchange,
+        requeue_summary: String::new(),
+        requeue_errors: Vec::new(),
+        requeue_card: String::new(),
+        requeue_note: String::new(),
         rejections: rejections
             .into_iter()
             .map(|rejection| RejectionLine {
@@ -375,6 +387,9 @@ async fn bank(
             page.notice = match query.notice.as_deref() {
                 Some("created") => Some("已登记该合作银行。"),
                 Some("updated") => Some("已保存修改。"),
+                Some("requeued") => {
+                    Some("已重新报送：该卡将随下一批报送文件发给银行，跟进情况已记入审计日志。")
+                }
                 _ => None,
             };
             page.into_response()
@@ -408,6 +423,45 @@ async fn update(
                         code: page.bank.code.clone(),
                         ..form
                     };
+                    (status, page).into_response()
+                }
+                Err(other) => service_error_page(&other),
+            }
+        }
+    }
+}
+
+/// 重新报送 from the rejections list: back to the bank's page with a notice,
+/// or the page again with what is wrong (the row's note kept).
+async fn requeue(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    ApiPath(code): ApiPath<String>,
+    fields: Fields,
+) -> Response {
+    let input = RequeueInput {
+        card_number: fields.get("card_number").to_owned(),
+        note: fields.get("note").to_owned(),
+    };
+    match state
+        .services
+        .requeue_rejected_card(&code, &input, &session.principal.actor(&client))
+        .await
+    {
+        Ok(view) => see_other(&format!(
+            "/admin/banks/{}?notice=requeued#rejections",
+            view.bank
+        )),
+        Err(error) => {
+            let status = Problem::from(&error).status_code();
+            match bank_page(&state, &session, &code).await {
+                Ok(mut page) => {
+                    let (summary, errors) = summary_and_errors(error);
+                    page.requeue_summary = summary;
+                    page.requeue_errors = errors;
+                    page.requeue_card = input.card_number;
+                    page.requeue_note = input.note;
                     (status, page).into_response()
                 }
                 Err(other) => service_error_page(&other),
