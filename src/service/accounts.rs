@@ -277,20 +277,19 @@ impl Services {
             return Err(locked(until - now));
         }
         if account.disabled {
-            self.record_audit(
-                &mut tx,
-                &actor,
-                "session.sign_in",
-                &object,
-                Outcome::Refused,
-                serde_json::json!({"reason": "disabled"}),
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(ServiceError::Forbidden {
-                code: "ACCOUNT_DISABLED",
-                detail: "该账号已停用，请联系系统管理员。".to_owned(),
-            });
+            return self
+                .commit_refusal(
+                    tx,
+                    &actor,
+                    "session.sign_in",
+                    &object,
+                    serde_json::json!({"reason": "disabled"}),
+                    ServiceError::Forbidden {
+                        code: "ACCOUNT_DISABLED",
+                        detail: "该账号已停用，请联系系统管理员。".to_owned(),
+                    },
+                )
+                .await;
         }
         let password_ok = verify_password(attempt.password, &account.password_hash);
         let totp_ok = match &account.totp_secret_sealed {

@@ -1479,28 +1479,20 @@ impl Services {
     /// Audits a refused action and answers with its error.
     async fn refuse<T>(
         &self,
-        mut tx: Tx,
+        tx: Tx,
         actor: &Actor,
         object: &str,
         case: &CaseRow,
         kind: CaseActionKind,
         error: ServiceError,
     ) -> ServiceResult<T> {
-        self.record_audit(
-            &mut tx,
-            actor,
-            audit_action(kind),
-            object,
-            Outcome::Refused,
-            serde_json::json!({
-                "application_no": case.application_no,
-                "state": case.state,
-                "code": error.code(),
-            }),
-        )
-        .await?;
-        commit(tx).await?;
-        Err(error)
+        let detail = serde_json::json!({
+            "application_no": case.application_no,
+            "state": case.state,
+            "code": error.code(),
+        });
+        self.commit_refusal(tx, actor, audit_action(kind), object, detail, error)
+            .await
     }
 
     /// Checks every field of a form, collecting every problem.

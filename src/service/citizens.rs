@@ -543,17 +543,15 @@ impl Services {
         now: DateTime<Utc>,
     ) -> ServiceResult<T> {
         record_attempt(&mut tx, &client.address, AttemptKind::SignInFailure, now).await?;
-        self.record_audit(
-            &mut tx,
+        self.commit_refusal(
+            tx,
             &citizen_actor(&person.id, "-", client),
             "citizen.sign_in",
             &format!("person:{}", person.id),
-            Outcome::Refused,
             detail,
+            otp_invalid(),
         )
-        .await?;
-        commit(tx).await?;
-        Err(otp_invalid())
+        .await
     }
 
     async fn person_by_id_number_row(

@@ -394,20 +394,20 @@ impl Services {
             )
             .await?
         {
-            self.record_audit(
-                &mut tx,
-                &actor,
-                "consultation.answer",
-                &object,
-                Outcome::Refused,
-                serde_json::json!({ "consultation_no": number, "code": "ALREADY_ANSWERED" }),
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(ServiceError::Conflict {
-                code: "ALREADY_ANSWERED",
-                detail: "该咨询已经答复过了（可能刚被其他工作人员答复），请刷新后查看。".to_owned(),
-            });
+            return self
+                .commit_refusal(
+                    tx,
+                    &actor,
+                    "consultation.answer",
+                    &object,
+                    serde_json::json!({ "consultation_no": number, "code": "ALREADY_ANSWERED" }),
+                    ServiceError::Conflict {
+                        code: "ALREADY_ANSWERED",
+                        detail: "该咨询已经答复过了（可能刚被其他工作人员答复），请刷新后查看。"
+                            .to_owned(),
+                    },
+                )
+                .await;
         }
         self.record_audit(
             &mut tx,

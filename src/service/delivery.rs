@@ -130,25 +130,26 @@ impl Services {
         let next = match current.apply(change) {
             Ok(next) => next,
             Err(error) => {
-                self.record_audit(
-                    &mut tx,
-                    &actor,
-                    "case.delivery_status",
-                    &format!("case:{}", case.id),
-                    Outcome::Refused,
-                    serde_json::json!({
-                        "application_no": case.application_no,
-                        "status": current.code(),
-                        "change": change.code(),
-                        "code": error.code(),
-                    }),
-                )
-                .await?;
-                commit(tx).await?;
-                return Err(ServiceError::Conflict {
+                let detail = serde_json::json!({
+                    "application_no": case.application_no,
+                    "status": current.code(),
+                    "change": change.code(),
+                    "code": error.code(),
+                });
+                let error = ServiceError::Conflict {
                     code: error.code(),
                     detail: error.to_string(),
-                });
+                };
+                return self
+                    .commit_refusal(
+                        tx,
+                        &actor,
+                        "case.delivery_status",
+                        &format!("case:{}", case.id),
+                        detail,
+                        error,
+                    )
+                    .await;
             }
         };
         // The case's delivery record says where the result is now.

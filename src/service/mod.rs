@@ -311,6 +311,24 @@ impl Services {
         Ok(())
     }
 
+    /// Ends a use case as refused: appends its refused audit entry (with
+    /// whatever the transaction wrote before, e.g. a failed attempt's
+    /// counter), commits, and answers `error`.
+    pub(crate) async fn commit_refusal<T>(
+        &self,
+        mut tx: Tx,
+        actor: &Actor,
+        action: &'static str,
+        object: &str,
+        detail: serde_json::Value,
+        error: ServiceError,
+    ) -> ServiceResult<T> {
+        self.record_audit(&mut tx, actor, action, object, Outcome::Refused, detail)
+            .await?;
+        commit(tx).await?;
+        Err(error)
+    }
+
     /// Loads the reference data shipped with this binary (the current guide
     /// and the working-day calendars) where the database does not have it yet.
     pub async fn seed_reference_data(&self) -> ServiceResult<()> {

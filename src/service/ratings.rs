@@ -423,26 +423,25 @@ impl Services {
     /// Audits a refused rating and answers with its error.
     async fn refuse_rating<T>(
         &self,
-        mut tx: Tx,
+        tx: Tx,
         actor: &Actor,
         case: &CaseRow,
         reason: RatingRefusal,
     ) -> ServiceResult<T> {
-        self.record_audit(
-            &mut tx,
+        let detail = serde_json::json!({
+            "application_no": case.application_no,
+            "state": case.state,
+            "code": reason.code(),
+        });
+        self.commit_refusal(
+            tx,
             actor,
             "case.rate",
             &format!("case:{}", case.id),
-            Outcome::Refused,
-            serde_json::json!({
-                "application_no": case.application_no,
-                "state": case.state,
-                "code": reason.code(),
-            }),
+            detail,
+            refusal(reason),
         )
-        .await?;
-        commit(tx).await?;
-        Err(refusal(reason))
+        .await
     }
 
     /// Adds what only the case's people see to a case view: the SMS notices
@@ -726,25 +725,19 @@ impl Services {
         let next = match status.apply(step) {
             Ok(next) => next,
             Err(error) => {
-                self.record_audit(
-                    &mut tx,
-                    &actor,
-                    "follow_up.record",
-                    &object,
-                    Outcome::Refused,
-                    serde_json::json!({
-                        "application_no": row.application_no,
-                        "step": step.code(),
-                        "status": status.code(),
-                        "code": error.code(),
-                    }),
-                )
-                .await?;
-                commit(tx).await?;
-                return Err(ServiceError::Conflict {
+                let detail = serde_json::json!({
+                    "application_no": row.application_no,
+                    "step": step.code(),
+                    "status": status.code(),
+                    "code": error.code(),
+                });
+                let error = ServiceError::Conflict {
                     code: error.code(),
                     detail: error.to_string(),
-                });
+                };
+                return self
+                    .commit_refusal(tx, &actor, "follow_up.record", &object, detail, error)
+                    .await;
             }
         };
         let closed_at = next.is_closed().then_some(now);

@@ -1271,25 +1271,26 @@ impl Services {
         let (from, to) = match decide(&card, today_in_china())? {
             Ok(change) => change,
             Err(refusal) => {
-                self.record_audit(
-                    &mut tx,
-                    actor,
-                    transition_action(application),
-                    &object,
-                    Outcome::Refused,
-                    serde_json::json!({
-                        "card_number": card_number.masked(),
-                        "event": event_code,
-                        "current_state": refusal.current.code(),
-                        "code": refusal.code(),
-                    }),
-                )
-                .await?;
-                commit(tx).await?;
-                return Err(ServiceError::Conflict {
+                let detail = serde_json::json!({
+                    "card_number": card_number.masked(),
+                    "event": event_code,
+                    "current_state": refusal.current.code(),
+                    "code": refusal.code(),
+                });
+                let error = ServiceError::Conflict {
                     code: refusal.code(),
                     detail: refusal.to_string(),
-                });
+                };
+                return self
+                    .commit_refusal(
+                        tx,
+                        actor,
+                        transition_action(application),
+                        &object,
+                        detail,
+                        error,
+                    )
+                    .await;
             }
         };
         let now = Utc::now();

@@ -1177,28 +1177,20 @@ impl Services {
 
     async fn refuse_batch<T>(
         &self,
-        mut tx: crate::store::Tx,
+        tx: crate::store::Tx,
         actor: &Actor,
         object: &str,
         batch: &BatchRow,
         kind: CaseActionKind,
         error: ServiceError,
     ) -> ServiceResult<T> {
-        self.record_audit(
-            &mut tx,
-            actor,
-            audit_action(kind),
-            object,
-            Outcome::Refused,
-            serde_json::json!({
-                "batch_no": batch.batch_no,
-                "state": batch.state,
-                "code": error.code(),
-            }),
-        )
-        .await?;
-        commit(tx).await?;
-        Err(error)
+        let detail = serde_json::json!({
+            "batch_no": batch.batch_no,
+            "state": batch.state,
+            "code": error.code(),
+        });
+        self.commit_refusal(tx, actor, audit_action(kind), object, detail, error)
+            .await
     }
 }
 
