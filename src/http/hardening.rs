@@ -492,6 +492,31 @@ pub async fn rate_limit(
 }
 
 // ---------------------------------------------------------------------------
+// The NUL character
+
+/// Refuses a request whose path or query string holds an encoded NUL
+/// (`%00`): no identifier or query value of this system holds it, and
+/// PostgreSQL cannot even compare a text holding it, so it is refused alike
+/// on both databases before any handler reads it.
+pub async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
+    let holds_nul = |text: &str| text.as_bytes().windows(3).any(|w| w == b"%00");
+    let uri = request.uri();
+    if holds_nul(uri.path()) || uri.query().is_some_and(holds_nul) {
+        let json = super::auth::is_api_route(uri.path()) || uri.path() == "/metrics";
+        return refusal(
+            json,
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "NUL_CHARACTER",
+                "地址有误",
+                "请求地址或查询参数中含有空字符（%00），请核对后重试。",
+            ),
+        );
+    }
+    next.run(request).await
+}
+
+// ---------------------------------------------------------------------------
 // Request size
 
 /// Caps URL-encoded form bodies at [`FORM_BODY_LIMIT`] (a declared length at

@@ -85,6 +85,7 @@ pub fn router(services: Services, config: HttpConfig) -> Router {
             client_address::resolve,
         ))
         .layer(middleware::from_fn(hardening::limit_form_bodies))
+        .layer(middleware::from_fn(hardening::refuse_nul_in_uri))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(hardening::refuse_cross_site))
         .layer(CatchPanicLayer::custom(panic_to_problem))

@@ -250,10 +250,72 @@ pub fn payload_too_large() -> Problem {
     )
 }
 
-/// JSON body extractor whose rejections are problem answers.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(Problem))]
+/// What a person is told when a text holds the NUL character (U+0000):
+/// no field of this system may hold it (PostgreSQL cannot store it, and no
+/// person types it), on either database.
+pub const NUL_CHARACTER_DETAIL: &str =
+    "提交的内容含有空字符（U+0000），无法保存。请删除后重新提交（从其他系统复制粘贴时可能带入）。";
+
+/// The problem of a text holding the NUL character.
+pub fn nul_character() -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "NUL_CHARACTER",
+        "填写内容有误",
+        NUL_CHARACTER_DETAIL,
+    )
+}
+
+/// JSON body extractor whose rejections are problem answers. A string
+/// holding the NUL character (`\u0000`) is refused as `NUL_CHARACTER`
+/// before the body is decoded.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let (parts, body) = request.into_parts();
+        // The body within the limit the layers set (DefaultBodyLimit).
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|rejection| Problem::from(JsonRejection::BytesRejection(rejection)))?;
+        if holds_escaped_nul(&bytes) {
+            return Err(nul_character());
+        }
+        let axum::Json(value) = axum::Json::<T>::from_request(
+            axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)),
+            state,
+        )
+        .await?;
+        Ok(Self(value))
+    }
+}
+
+/// Whether a JSON text holds `\u0000` inside a string (an escaped
+/// backslash followed by `u0000` is text, not NUL). A raw NUL byte is not
+/// valid JSON and is refused by the decoder.
+fn holds_escaped_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(&b"0000"[..]) {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
 
 /// Query-string extractor whose rejections are problem answers.
 #[derive(axum::extract::FromRequestParts)]
@@ -264,3 +326,18 @@ pub struct ApiQuery<T>(pub T);
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Problem))]
 pub struct ApiPath<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::holds_escaped_nul;
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(holds_escaped_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(holds_escaped_nul(br#"["\\", "\u0000"]"#));
+        assert!(!holds_escaped_nul(br#"{"name": "a\\u0000b"}"#));
+        assert!(holds_escaped_nul(br#"{"name": "\u00001"}"#));
+        assert!(!holds_escaped_nul(br#"{"name": "\u0001 \n \\"}"#));
+        assert!(!holds_escaped_nul(b"{}"));
+    }
+}

@@ -157,12 +157,29 @@ pub enum ServiceError {
     Internal(#[source] anyhow::Error),
 }
 
+/// PostgreSQL's SQLSTATE for a text it cannot store in the database's
+/// encoding (`character_not_in_repertoire`: the NUL character in UTF-8).
+const UNTRANSLATABLE_TEXT: &str = "22021";
+
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match &error {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => Self::Unavailable(error),
+            // A text PostgreSQL cannot store (the NUL character) that came
+            // past the web layer's checks, e.g. inside an uploaded list: the
+            // client's mistake, and the transaction is rolled back.
+            StoreError::Database(sqlx::Error::Database(database))
+                if database.code().as_deref() == Some(UNTRANSLATABLE_TEXT) =>
+            {
+                Self::Invalid {
+                    code: "NUL_CHARACTER",
+                    detail: "提交的内容含有空字符（U+0000）等无法保存的字符，请删除后重新提交。"
+                        .to_owned(),
+                    errors: Vec::new(),
+                }
+            }
             _ => Self::Internal(error.into()),
         }
     }

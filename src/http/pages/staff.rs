@@ -101,6 +101,17 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Form::<Vec<(String, String)>>::from_request(request, state).await {
+            Ok(axum::Form(fields))
+                if fields
+                    .iter()
+                    .any(|(name, value)| name.contains('\0') || value.contains('\0')) =>
+            {
+                Err(denied_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "填写内容有误",
+                    crate::http::problem::NUL_CHARACTER_DETAIL,
+                ))
+            }
             Ok(axum::Form(fields)) => Ok(Self(fields)),
             Err(rejection) => Err(denied_page(
                 rejection.status(),
