@@ -19,7 +19,9 @@ use crate::http::auth::Session;
 use crate::http::problem::{ApiJson, ApiPath, ApiQuery, Problem, payload_too_large};
 use crate::service::FieldError;
 use crate::service::accounts::Client;
-use crate::service::batches::report::{Spreadsheet, XLSX_CONTENT_TYPE, template_xlsx};
+use crate::service::batches::report::{
+    Spreadsheet, SpreadsheetContent, XLSX_CONTENT_TYPE, template_xlsx,
+};
 use crate::service::batches::{
     BatchActionInput, BatchSummary, BatchView, MAX_LIST_BYTES, UploadedFile, UploadedList,
 };
@@ -356,8 +358,22 @@ pub fn spreadsheet_response(sheet: Spreadsheet) -> Response {
         "attachment; filename*=UTF-8''{}",
         url::form_urlencoded::byte_serialize(sheet.file_name.as_bytes()).collect::<String>()
     );
-    let mut response = Response::new(Body::from(sheet.bytes));
+    let (body, length) = match sheet.content {
+        SpreadsheetContent::Memory(bytes) => {
+            let length = bytes.len() as u64;
+            (Body::from(bytes), length)
+        }
+        SpreadsheetContent::File { file, length } => {
+            let file = tokio::fs::File::from_std(file);
+            (
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+                length,
+            )
+        }
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(XLSX_CONTENT_TYPE),

@@ -39,10 +39,20 @@ pub const REPORT_COLUMNS: [&str; 8] = [
 ];
 
 /// A finished spreadsheet.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Spreadsheet {
     pub file_name: String,
-    pub bytes: Vec<u8>,
+    pub content: SpreadsheetContent,
+}
+
+/// Where a finished spreadsheet is: a small one (the template) in memory; a
+/// batch's report (up to 200,000 rows) in an anonymous temporary file, gone
+/// when closed, which the answer streams, so the server's memory does not
+/// grow with the rows.
+#[derive(Debug)]
+pub enum SpreadsheetContent {
+    Memory(Vec<u8>),
+    File { file: std::fs::File, length: u64 },
 }
 
 fn xlsx_error(error: &XlsxError) -> ServiceError {
@@ -103,7 +113,7 @@ fn build_template() -> Result<Spreadsheet, XlsxError> {
     }
     Ok(Spreadsheet {
         file_name: TEMPLATE_FILE_NAME.to_owned(),
-        bytes: workbook.save_to_buffer()?,
+        content: SpreadsheetContent::Memory(workbook.save_to_buffer()?),
     })
 }
 
@@ -167,21 +177,23 @@ impl Services {
         }
         drop(sender);
         drop(conn);
-        let bytes = writer
+        let (file, length) = writer
             .await
             .map_err(|e| ServiceError::Internal(e.into()))?
             .map_err(|e| xlsx_error(&e))?;
         Ok(Spreadsheet {
             file_name: format!("{}-结果清单.xlsx", batch.batch_no),
-            bytes,
+            content: SpreadsheetContent::File { file, length },
         })
     }
 }
 
+/// Writes the report into an anonymous temporary file (rewound), giving it
+/// with its length.
 fn write_report(
     batch: &BatchRow,
     pages: &std::sync::mpsc::Receiver<Vec<ReportRow>>,
-) -> Result<Vec<u8>, XlsxError> {
+) -> Result<(std::fs::File, u64), XlsxError> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
     let sheet = workbook.add_worksheet_with_constant_memory()?;
@@ -260,7 +272,11 @@ fn write_report(
     if batch.bank_requests > 0 {
         summary.write_string(16, 0, BANK_NOT_BATCHABLE_MESSAGE)?;
     }
-    workbook.save_to_buffer()
+    let mut file = tempfile::tempfile()?;
+    workbook.save_to_writer(&mut file)?;
+    let length = std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+    std::io::Seek::rewind(&mut file)?;
+    Ok((file, length))
 }
 
 #[cfg(test)]
@@ -271,7 +287,11 @@ mod tests {
     #[test]
     fn the_template_has_the_columns_and_an_example_row() {
         let template = template_xlsx().unwrap();
-        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(template.bytes)).unwrap();
+        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(match template.content {
+            SpreadsheetContent::Memory(bytes) => bytes,
+            SpreadsheetContent::File { .. } => panic!("the template is built in memory"),
+        }))
+        .unwrap();
         let range = book.worksheet_range("名单").unwrap();
         let rows: Vec<Vec<String>> = range
             .rows()
