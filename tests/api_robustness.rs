@@ -519,3 +519,112 @@ async fn every_page_answers_hostile_input_with_a_chinese_page_never_a_server_err
     assert!(report.is_intact(), "{report:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn hostile_employee_lists_are_refused_or_processed_never_a_server_error() {
+    use common::batches::{account, post_batch, report_rows, uscc, wait_for};
+
+    let app = TestApp::spawn().await;
+    let services = app.db().services().await;
+    let base = app.url("");
+    let employer_uscc = uscc(1);
+    let employer = account(
+        &app.client,
+        &base,
+        &services,
+        "hostile.employer",
+        &["employer"],
+        Some(&employer_uscc),
+    )
+    .await;
+    let clerk = account(
+        &app.client,
+        &base,
+        &services,
+        "hostile.clerk",
+        &["acceptor", "processor", "feedback"],
+        None,
+    )
+    .await;
+    let long = "字".repeat(5_000);
+    let lists: Vec<(&str, Vec<u8>)> =
+        vec![
+        (
+            "nul.csv",
+            "姓名,身份证号,卡号\n黄\0明,450221199001011234,A1234\u{0}567\n\0,\0,\0\n"
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "long.csv",
+            format!("姓名,身份证号,卡号\n{long},{long},{long}\n").into_bytes(),
+        ),
+        (
+            "controls.csv",
+            "姓名,身份证号,卡号\n\u{202e}黄明\u{7},'; DROP TABLE cases; --,=cmd|' /C calc'!A0\n"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("empty.csv", Vec::new()),
+        ("header-only.csv", "姓名,身份证号,卡号\n".as_bytes().to_vec()),
+        ("random.xlsx", (0..4096_u32).map(|i| (i * 7919 % 251) as u8).collect()),
+        ("zip-not-xlsx.xlsx", b"PK\x03\x04\x14\x00\x00\x00garbage".to_vec()),
+        ("binary.csv", vec![0xff, 0xfe, 0x00, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0x0a]),
+        ("no-extension", b"a,b,c\n1,2,3\n".to_vec()),
+    ];
+    let mut processed = 0;
+    for (name, list) in lists {
+        let (status, body) = post_batch(&app.client, &base, &employer, name, list, None).await;
+        assert!(!status.is_server_error(), "{name} → {status}: {body}");
+        if status.is_client_error() {
+            assert!(
+                body["code"].as_str().is_some_and(|c| !c.is_empty())
+                    && has_chinese(body["detail"].as_str().unwrap_or("")),
+                "{name} → {status}: {body}"
+            );
+            continue;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+        // Accepted lists are processed row by row to the end, and reported.
+        let no = body["batch_no"]
+            .as_str()
+            .expect("a batch number")
+            .to_owned();
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/batches/{no}/accept")))
+            .bearer_auth(&clerk)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !response.status().is_server_error(),
+            "{name}: accept {}",
+            response.status()
+        );
+        if response.status() != StatusCode::OK {
+            continue;
+        }
+        let done = wait_for(&app.client, &base, &clerk, &no, 60, |b| {
+            b["state"] == "awaiting_feedback"
+        })
+        .await;
+        assert_eq!(done["progress"]["percent"], 100, "{name}: {done}");
+        let report = app
+            .client
+            .get(app.url(&format!("/api/v1/batches/{no}/report.xlsx")))
+            .bearer_auth(&clerk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(report.status(), StatusCode::OK, "{name}");
+        let rows = report_rows(&report.bytes().await.unwrap());
+        assert!(rows.iter().all(|row| row[4] == "失败"), "{name}: {rows:?}");
+        processed += 1;
+    }
+    assert!(processed >= 2, "the readable hostile lists were processed");
+    let (status, _) = app.get_json("/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}

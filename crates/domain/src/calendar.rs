@@ -1681,8 +1681,32 @@ mod tests {
                 }
                 Err(DeadlineError::WorkingDaysOutOfRange { .. }) => prop_assert!(n > MAX_WORKING_DAYS),
                 Err(DeadlineError::DateOutOfRange) => {
-                    prop_assert!(start.year() == NaiveDate::MAX.year());
+                    // Only when n working days (at most two calendar days
+                    // each, plus the holidays of a year) would pass the
+                    // last representable date.
+                    let days_left = NaiveDate::MAX.signed_duration_since(start).num_days();
+                    prop_assert!(days_left < 2 * i64::from(n) + 366, "{start} + {n}");
                 }
+            }
+        }
+
+        #[test]
+        fn calendar_prop_deadline_near_the_last_date_is_out_of_range_not_a_panic(
+            days_before_max in 0u64..12_000,
+            n in 0u32..=MAX_WORKING_DAYS,
+        ) {
+            let wc = wc_2026();
+            let start = NaiveDate::MAX - chrono::Days::new(days_before_max);
+            match wc.deadline(start, n) {
+                Ok(dl) => prop_assert!(dl.deadline >= start),
+                Err(DeadlineError::DateOutOfRange) => {
+                    prop_assert!(days_before_max < 2 * u64::from(n) + 366, "{start} + {n}");
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+            // Far enough from the end, the deadline is always found.
+            if days_before_max >= 2 * u64::from(n) + 366 {
+                prop_assert!(wc.deadline(start, n).is_ok());
             }
         }
 
