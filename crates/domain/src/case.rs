@@ -878,18 +878,24 @@ pub fn acceptance_check(
         };
         if let Some(problem) = problem {
             let name = &material.name;
+            // A document's title already carries its 《》 in the guide.
+            let quoted = if name.starts_with('《') {
+                name.clone()
+            } else {
+                format!("《{name}》")
+            };
             let standard = material
                 .acceptance_standard
                 .as_deref()
                 .map(|s| format!("（要求：{s}）"))
                 .unwrap_or_default();
             let message_zh = match &problem {
-                NoticeProblem::Missing => format!("缺少《{name}》，请提交{standard}"),
+                NoticeProblem::Missing => format!("缺少{quoted}，请提交{standard}"),
                 NoticeProblem::Defective { reason } => {
-                    format!("《{name}》不符合要求：{reason}，请重新提交{standard}")
+                    format!("{quoted}不符合要求：{reason}，请重新提交{standard}")
                 }
                 NoticeProblem::NotWaivable => {
-                    format!("《{name}》不可减免，请提交{standard}")
+                    format!("{quoted}不可减免，请提交{standard}")
                 }
             };
             items.push(NoticeItem {

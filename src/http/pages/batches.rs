@@ -350,6 +350,28 @@ async fn problem_on_batch(
     }
 }
 
+/// What a row failure's code means, in a few Chinese words, for the
+/// failures table of a batch page (each row's full reason is in the report).
+pub(crate) fn failure_label(code: &str) -> &'static str {
+    match code {
+        "PERSON_NOT_FOUND" => "未找到该参保人员",
+        "NAME_MISMATCH" => "姓名与登记不一致",
+        "NOT_EMPLOYEE_OF_EMPLOYER" => "不是本单位职工",
+        "NOT_INSURED_IN_LIUZHOU" => "未参加柳州市社会保险",
+        "CARD_NOT_FOUND" => "未找到该卡号",
+        "CARD_NOT_APPLICANTS" => "卡不属于该职工",
+        "CARD_CANCELLED" => "卡已注销",
+        "CARD_REPORTED_LOST" => "卡已挂失",
+        "CARD_NOT_YET_COLLECTED" => "卡尚未领取",
+        "CARD_EXPIRED" => "卡已过有效期",
+        "DUPLICATE_ROW" => "与名单中前面的行重复",
+        "ID_NUMBER_DIGITS_LOST" => "身份证号码被表格软件改成了数字",
+        code if code.starts_with("ID_NUMBER") => "社会保障号码有误",
+        code if code.starts_with("CARD_NUMBER") => "社会保障卡卡号有误",
+        _ => "其他原因（见结果清单中的原因说明）",
+    }
+}
+
 fn timeline_of(batch: &BatchView) -> Vec<(String, String)> {
     batch
         .timeline

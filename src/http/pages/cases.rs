@@ -1637,7 +1637,16 @@ fn application_input(fields: &Fields) -> (ApplicationInput, Vec<String>, Vec<Fie
             None => problems.push(FieldError::new(
                 format!("materials.{code}"),
                 "MATERIAL_NOT_CHECKED",
-                "请核对该材料，选择已提交、缺少或不符合要求。",
+                format!(
+                    "请核对{}，选择已提交、缺少或不符合要求。",
+                    match code {
+                        "application_form" => "《社会保障卡服务申请表》",
+                        "own_card" => "本人社会保障卡",
+                        "agent_id_card" => "受委托人的居民身份证原件",
+                        "agent_commitment" => "受委托人的承诺书",
+                        _ => "该材料",
+                    }
+                ),
             )),
         }
     }

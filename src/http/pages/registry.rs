@@ -40,6 +40,8 @@ struct CardsPage {
 struct CardPanel {
     card: CardView,
     history: Vec<HistoryRow>,
+    /// The cooperating bank's name, when it is registered.
+    bank_name: Option<String>,
 }
 
 struct HistoryRow {
@@ -72,7 +74,11 @@ impl CardPanel {
                 actor: event.actor.clone(),
             })
             .collect();
-        Self { card, history }
+        Self {
+            card,
+            history,
+            bank_name: None,
+        }
     }
 }
 
@@ -155,6 +161,17 @@ async fn lookup(State(state): State<AppState>, session: Session, fields: Fields)
                 })
         }
     };
+    if result.is_ok() && !page.cards.is_empty() {
+        // The bank's name beside its code; the code alone if the list fails.
+        if let Ok(banks) = state.services.list_banks().await {
+            for panel in &mut page.cards {
+                panel.bank_name = banks
+                    .iter()
+                    .find(|bank| bank.code == panel.card.bank_code)
+                    .map(|bank| bank.name.clone());
+            }
+        }
+    }
     match result {
         Ok(()) => page.into_response(),
         Err(error) => {
