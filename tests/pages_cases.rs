@@ -260,6 +260,16 @@ async fn a_double_submission_gives_one_case_and_refusals_are_pages() {
     let page = html(clerk.get(&first).await, StatusCode::OK).await;
     assert!(page.contains("申请已录入"), "{page}");
     assert!(!page.contains(&id), "the ID number is masked");
+    // 不予受理 offers the usual reasons, in Chinese, instead of a bare code.
+    assert!(
+        page.contains(r#"list="refuse-codes""#)
+            && page.contains(
+                r#"<option value="NOT_INSURED_IN_LIUZHOU">未参加柳州市社会保险</option>"#
+            )
+            && page
+                .contains(r#"<option value="SUPPLEMENT_OVERDUE">一次性告知后逾期未补正</option>"#),
+        "{page}"
+    );
 
     // The same key with another form: said on the form, not an error page.
     let mut other = form.clone();

@@ -570,6 +570,18 @@ fn is_upper_snake(code: &str) -> bool {
 /// The code of an unmet acceptance condition.
 pub const NOT_INSURED_IN_LIUZHOU: &str = "NOT_INSURED_IN_LIUZHOU";
 
+/// 不予受理: the usual reason codes with their Chinese labels, offered to
+/// the 受理岗 as suggestions (any UPPER_SNAKE code with a reason is
+/// accepted). Missing materials are not among them: they get a one-time
+/// notice (一次性告知), not a refusal.
+pub const REFUSAL_SUGGESTIONS: [(&str, &str); 5] = [
+    (NOT_INSURED_IN_LIUZHOU, "未参加柳州市社会保险"),
+    ("SUPPLEMENT_OVERDUE", "一次性告知后逾期未补正"),
+    ("NOT_IN_SCOPE", "不属于本事项办理范围"),
+    ("IDENTITY_NOT_VERIFIED", "申请人或受委托人身份无法核实"),
+    ("APPLICATION_WITHDRAWN", "申请人撤回申请"),
+];
+
 const NOT_INSURED_MESSAGE: &str = "申请人未参加柳州市社会保险，不符合受理条件（申请人已参加柳州市社会保险）。请先在柳州市参保后再申请。";
 
 /// Why a case action was refused.
@@ -950,6 +962,18 @@ impl DenialReason {
             Self::ReportedLost => "CARD_REPORTED_LOST",
             Self::NotYetCollected => "CARD_NOT_YET_COLLECTED",
             Self::Expired => "CARD_EXPIRED",
+        }
+    }
+
+    /// A short Chinese label, e.g. `卡已挂失`.
+    #[must_use]
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::NotApplicantsCard => "非申请人本人的卡",
+            Self::Cancelled => "卡已注销",
+            Self::ReportedLost => "卡已挂失",
+            Self::NotYetCollected => "卡在制作中或尚未领取",
+            Self::Expired => "卡已超过有效期",
         }
     }
 

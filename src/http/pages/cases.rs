@@ -842,6 +842,21 @@ struct CasePage {
     delivery_status_form: Option<DeliveryStatusForm>,
 }
 
+impl CasePage {
+    /// 不予受理: the usual reason codes and labels (suggestions).
+    fn refusal_suggestions(&self) -> &'static [(&'static str, &'static str)] {
+        &sscard_domain::case::REFUSAL_SUGGESTIONS
+    }
+
+    /// 不予通过: the rules' reason codes and labels (suggestions).
+    fn denial_suggestions(&self) -> Vec<(&'static str, &'static str)> {
+        sscard_domain::case::DenialReason::ALL
+            .iter()
+            .map(|reason| (reason.code(), reason.label_zh()))
+            .collect()
+    }
+}
+
 /// A case's rating.
 pub struct RatingLine {
     pub level_label: String,
