@@ -139,9 +139,9 @@ const HOSTILE_QUERIES: [&str; 3] = [
     "?start=2026-02-30&working_days=99999999999&year=0&from=9999-99-99&to=x",
 ];
 
-/// Asserts a response is not a server error and, when it refuses, is a
-/// problem a person can act on.
-async fn check(response: reqwest::Response, what: &str) -> StatusCode {
+/// Reads an answer, asserting it is not a server error: its status,
+/// content type and text.
+async fn answer(response: reqwest::Response, what: &str) -> (StatusCode, String, String) {
     let status = response.status();
     let content_type = response
         .headers()
@@ -155,6 +155,13 @@ async fn check(response: reqwest::Response, what: &str) -> StatusCode {
         "{what} → {status}: {}",
         text.chars().take(400).collect::<String>()
     );
+    (status, content_type, text)
+}
+
+/// Asserts a response is not a server error and, when it refuses, is a
+/// problem a person can act on.
+async fn check(response: reqwest::Response, what: &str) -> StatusCode {
+    let (status, content_type, text) = answer(response, what).await;
     if status.is_client_error() {
         assert!(
             content_type.starts_with("application/problem+json"),
@@ -399,19 +406,7 @@ const PAGES: &[&str] = &[
 /// Asserts a page answer is not a server error and, when it refuses, is a
 /// Chinese page (or a problem, for the few JSON answers).
 async fn check_page(response: reqwest::Response, what: &str) -> StatusCode {
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let text = response.text().await.unwrap_or_default();
-    assert!(
-        !status.is_server_error(),
-        "{what} → {status}: {}",
-        text.chars().take(400).collect::<String>()
-    );
+    let (status, content_type, text) = answer(response, what).await;
     if status.is_client_error() {
         assert!(
             (content_type.starts_with("text/html")

@@ -413,21 +413,37 @@ async fn update(
     {
         Ok(bank) => see_other(&format!("/admin/banks/{}?notice=updated", bank.code)),
         Err(error) => {
-            let status = Problem::from(&error).status_code();
-            match bank_page(&state, &session, &code).await {
-                Ok(mut page) => {
-                    let (summary, errors) = summary_and_errors(error);
-                    page.summary = summary;
-                    page.errors = errors;
-                    page.form = BankForm {
-                        code: page.bank.code.clone(),
-                        ..form
-                    };
-                    (status, page).into_response()
-                }
-                Err(other) => service_error_page(&other),
-            }
+            refused_on_bank_page(&state, &session, &code, error, |page, summary, errors| {
+                page.summary = summary;
+                page.errors = errors;
+                page.form = BankForm {
+                    code: page.bank.code.clone(),
+                    ..form
+                };
+            })
+            .await
         }
+    }
+}
+
+/// The bank's page again after a refused form, with the refusal's status
+/// and what `fill` puts on it (the summary, each field's problem, what was
+/// typed).
+async fn refused_on_bank_page(
+    state: &AppState,
+    session: &Session,
+    code: &str,
+    error: ServiceError,
+    fill: impl FnOnce(&mut BankPage, String, Vec<FieldError>),
+) -> Response {
+    let status = Problem::from(&error).status_code();
+    match bank_page(state, session, code).await {
+        Ok(mut page) => {
+            let (summary, errors) = summary_and_errors(error);
+            fill(&mut page, summary, errors);
+            (status, page).into_response()
+        }
+        Err(other) => service_error_page(&other),
     }
 }
 
@@ -454,18 +470,13 @@ async fn requeue(
             view.bank
         )),
         Err(error) => {
-            let status = Problem::from(&error).status_code();
-            match bank_page(&state, &session, &code).await {
-                Ok(mut page) => {
-                    let (summary, errors) = summary_and_errors(error);
-                    page.requeue_summary = summary;
-                    page.requeue_errors = errors;
-                    page.requeue_card = input.card_number;
-                    page.requeue_note = input.note;
-                    (status, page).into_response()
-                }
-                Err(other) => service_error_page(&other),
-            }
+            refused_on_bank_page(&state, &session, &code, error, |page, summary, errors| {
+                page.requeue_summary = summary;
+                page.requeue_errors = errors;
+                page.requeue_card = input.card_number;
+                page.requeue_note = input.note;
+            })
+            .await
         }
     }
 }

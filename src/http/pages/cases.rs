@@ -840,21 +840,10 @@ struct CasePage {
     rating_form: Option<RatingForm>,
     /// The express delivery status (反馈岗).
     delivery_status_form: Option<DeliveryStatusForm>,
-}
-
-impl CasePage {
-    /// 不予受理: the usual reason codes and labels (suggestions).
-    fn refusal_suggestions(&self) -> &'static [(&'static str, &'static str)] {
-        &sscard_domain::case::REFUSAL_SUGGESTIONS
-    }
-
-    /// 不予通过: the rules' reason codes and labels (suggestions).
-    fn denial_suggestions(&self) -> Vec<(&'static str, &'static str)> {
-        sscard_domain::case::DenialReason::ALL
-            .iter()
-            .map(|reason| (reason.code(), reason.label_zh()))
-            .collect()
-    }
+    /// 不予受理 and 不予通过: the usual reason codes with their labels,
+    /// offered as suggestions.
+    refusal_suggestions: &'static [(&'static str, &'static str)],
+    denial_suggestions: Vec<(&'static str, &'static str)>,
 }
 
 /// A case's rating.
@@ -989,6 +978,11 @@ impl CasePage {
             rating: case.rating.as_ref().map(RatingLine::of),
             rating_form,
             delivery_status_form,
+            refusal_suggestions: &sscard_domain::case::REFUSAL_SUGGESTIONS,
+            denial_suggestions: sscard_domain::case::DenialReason::ALL
+                .iter()
+                .map(|reason| (reason.code(), reason.label_zh()))
+                .collect(),
             notice,
             error: None,
             failed: None,
