@@ -1056,6 +1056,12 @@ async fn the_pages_show_batches_to_their_employer_and_to_staff_and_take_the_step
     let (status, html) = page(&world.clerk, format!("/batches/{no}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"id="form-accept""#) && html.contains(r#"id="form-refuse""#));
+    assert!(
+        html.contains(
+            r#"<option value="NOT_AUTHORIZED">授权委托书的单位与账号绑定的单位不一致</option>"#
+        ),
+        "the usual reasons are offered: {html}"
+    );
     assert!(!html.contains(r#"id="form-deliver""#));
     let (status, _) = page(&world.employer, format!("/batches/{no}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -56,6 +56,20 @@ pub const BANK_NOT_BATCHABLE_MESSAGE: &str = "金融功能（银行账户）不�
 /// # Errors
 ///
 /// A [`OneTimeNotice`] naming the letter when it is missing or defective.
+/// 不予受理 of a batch: the usual reason codes with their Chinese labels,
+/// offered to the 受理岗 as suggestions (any UPPER_SNAKE code with a reason
+/// is accepted). A letter that can be corrected gets a one-time notice
+/// instead.
+pub const BATCH_REFUSAL_SUGGESTIONS: [(&str, &str); 4] = [
+    ("NOT_AUTHORIZED", "授权委托书的单位与账号绑定的单位不一致"),
+    (
+        "AUTHORIZATION_NOT_SEALED",
+        "授权委托书未加盖单位公章且无负责人签字",
+    ),
+    ("SUPPLEMENT_OVERDUE", "一次性告知后逾期未补正"),
+    ("NOT_IN_SCOPE", "不属于本事项办理范围"),
+];
+
 pub fn batch_acceptance_check(guide: &Guide, letter: &MaterialStatus) -> Result<(), OneTimeNotice> {
     let mut statuses = BTreeMap::new();
     statuses.insert("application_form".to_owned(), MaterialStatus::Submitted);

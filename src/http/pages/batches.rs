@@ -501,6 +501,8 @@ struct StaffBatchPage {
     /// What was typed into a refused form.
     reason: String,
     code: String,
+    /// 不予受理: the usual reason codes with their labels (suggestions).
+    refusal_suggestions: &'static [(&'static str, &'static str)],
 }
 
 fn staff_batch_page(
@@ -525,6 +527,7 @@ fn staff_batch_page(
         error,
         reason: typed.0,
         code: typed.1,
+        refusal_suggestions: &sscard_domain::batch::BATCH_REFUSAL_SUGGESTIONS,
     }
 }
 
