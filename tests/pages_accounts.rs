@@ -5,102 +5,13 @@
 
 mod common;
 
+use common::pages::{NEW_PASSWORD, Person, html, location};
 use common::{TestApp, assert_problem};
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sscard::service::Actor;
-use sscard::service::accounts::{NewAccount, current_totp};
-
-const NEW_PASSWORD: &str = "Liujiang-318-Window";
-
-/// One person's browser: its own cookie jar, no automatic redirects, and the
-/// headers a browser sends with a same-origin form post.
-struct Person {
-    client: reqwest::Client,
-    origin: String,
-}
-
-impl Person {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("http client"),
-            origin: app.url(""),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.origin))
-            .send()
-            .await
-            .expect("GET")
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(format!("{}{path}", self.origin))
-            .header("origin", &self.origin)
-            .header("sec-fetch-site", "same-origin")
-            .form(form)
-            .send()
-            .await
-            .expect("POST")
-    }
-
-    /// GETs a page and checks that it is HTML with status `status`.
-    async fn page(&self, path: &str, status: StatusCode) -> String {
-        html(self.get(path).await, status).await
-    }
-
-    async fn sign_in(&self, username: &str, password: &str, totp_secret: Option<&str>) -> Response {
-        let totp = totp_secret.and_then(current_totp).unwrap_or_default();
-        self.post(
-            "/signin",
-            &[
-                ("username", username),
-                ("password", password),
-                ("totp", &totp),
-            ],
-        )
-        .await
-    }
-}
-
-/// The body of an HTML answer with the expected status.
-async fn html(response: Response, status: StatusCode) -> String {
-    let actual = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = response.text().await.expect("body");
-    assert_eq!(actual, status, "status; page:\n{body}");
-    assert!(
-        content_type.starts_with("text/html"),
-        "an HTML page, not {content_type}: {body}"
-    );
-    body
-}
-
-fn location(response: &Response) -> &str {
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "a redirect to the next page"
-    );
-    response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .expect("Location")
-}
+use sscard::service::accounts::NewAccount;
 
 fn set_cookie(headers: &HeaderMap) -> String {
     headers

@@ -10,6 +10,7 @@ pub mod batches;
 pub mod browser;
 pub mod cases;
 pub mod node;
+pub mod pages;
 
 use std::net::SocketAddr;
 
