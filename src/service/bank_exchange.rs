@@ -439,6 +439,7 @@ impl Services {
             let mut tx = self.store().begin().await?;
             // One claimer per database at a time (SQLite serialises anyway).
             rows::lock_registry(&mut tx).await?;
+            rows::widen_exchange_cache(&mut tx).await?;
             let last = rows::batch_last_seq(&mut tx, &batch.id).await?;
             let limit = max.map_or(CLAIM_CHUNK, |max| CLAIM_CHUNK.min(max - last));
             if limit <= 0 {
@@ -541,7 +542,8 @@ impl Services {
         let mut writer = FileWriter::new(sink, header).map_err(write_error)?;
         let mut after = 0;
         loop {
-            let mut conn = self.bank_connection().await?;
+            let mut conn = self.export_read_connection().await?;
+            rows::widen_exchange_cache(&mut conn).await?;
             let page = rows::export_page(&mut conn, &batch.id, after, EXPORT_PAGE).await?;
             drop(conn);
             let Some(last) = page.last() else {
@@ -586,7 +588,32 @@ impl Services {
                 break;
             }
         }
+        self.narrow_writer_cache().await?;
         writer.finish().map_err(write_error)
+    }
+
+    /// The connection the export reads its pages on: on SQLite the one
+    /// writer connection, whose page cache the claim widened and filled with
+    /// the cards' index pages the pages look up again; one widened cache,
+    /// not two (each SQLite connection runs on its own thread, and the
+    /// memory one gives back stays in its thread's malloc arena, unused by
+    /// the other). Taken for a page at a time, so other writers of the
+    /// process are not held up. PostgreSQL: the pool.
+    async fn export_read_connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        match self.store().writer_pool() {
+            Some(writer) => Ok(writer.acquire().await.map_err(StoreError::from)?),
+            None => self.bank_connection().await,
+        }
+    }
+
+    /// Gives back the page cache the write transactions widened
+    /// ([`rows::widen_exchange_cache`]): SQLite's one writer connection.
+    async fn narrow_writer_cache(&self) -> ServiceResult<()> {
+        if let Some(writer) = self.store().writer_pool() {
+            let mut conn = writer.acquire().await.map_err(StoreError::from)?;
+            rows::narrow_exchange_cache(&mut conn).await?;
+        }
+        Ok(())
     }
 }
 
@@ -766,6 +793,7 @@ impl Services {
                 break;
             }
         }
+        self.narrow_writer_cache().await?;
         let report_file = report.finish()?;
         if !already_imported {
             let mut tx = self.store().begin().await?;
@@ -898,6 +926,7 @@ impl Services {
             })
             .collect();
         let mut tx = self.store().begin().await?;
+        rows::widen_exchange_cache(&mut tx).await?;
         let mut cards: HashMap<String, ExchangeCard> = rows::exchange_cards(&mut tx, &numbers)
             .await?
             .into_iter()
@@ -916,6 +945,10 @@ impl Services {
         let now = Utc::now();
         let mut results = Vec::with_capacity(records.len());
         let mut tally = Tally::default();
+        // The accounts accepted, written together after the loop: one per
+        // card (a later acceptance of the same card replaces an earlier).
+        let mut accepted: Vec<rows::AcceptedAccount> = Vec::new();
+        let mut accepted_at: HashMap<String, usize> = HashMap::new();
         for record in records {
             let applied = self
                 .apply_return_record(
@@ -928,9 +961,20 @@ impl Services {
                     now,
                 )
                 .await?;
+            if applied == Applied::Accepted {
+                let account = accepted_account(&cards, record)?;
+                match accepted_at.get(&account.card_id) {
+                    Some(&at) => accepted[at] = account,
+                    None => {
+                        accepted_at.insert(account.card_id.clone(), accepted.len());
+                        accepted.push(account);
+                    }
+                }
+            }
             tally.add(&applied);
             results.push(applied);
         }
+        rows::accept_accounts(&mut tx, &context.batch.id, &accepted, now).await?;
         if tally.writes() == 0 {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(results);
@@ -1066,8 +1110,8 @@ impl Services {
                     account.as_str(),
                     BANK_ACCOUNT_SEALED.aad(&card.card_id).as_bytes(),
                 );
-                rows::set_card_account(tx, &card.card_id, &sealed, &account.masked(), now).await?;
-                rows::mark_accepted(tx, &card.card_id, &context.batch.id, index, now).await?;
+                // Written by the chunk, set-based, from the card as left
+                // here (`apply_return_chunk`).
                 card.status = Some("accepted".to_owned());
                 card.account_index = Some(index.clone());
                 card.bank_account_sealed = Some(sealed);
@@ -1133,6 +1177,31 @@ impl Services {
             )),
         }
     }
+}
+
+/// The account just accepted for `record`'s card, as the accepted branch of
+/// [`Services::apply_return_record`] left the card.
+fn accepted_account(
+    cards: &HashMap<String, ExchangeCard>,
+    record: &bankfile::Record,
+) -> ServiceResult<rows::AcceptedAccount> {
+    let card = CardNumber::parse(record.get(FileKind::Return, "card_number"))
+        .ok()
+        .and_then(|number| cards.get(number.as_str()));
+    let account = card.and_then(|card| {
+        Some(rows::AcceptedAccount {
+            card_id: card.card_id.clone(),
+            sealed: card.bank_account_sealed.clone()?,
+            masked: card.bank_account_masked.clone()?,
+            account_index: card.account_index.clone()?,
+        })
+    });
+    account.ok_or_else(|| {
+        ServiceError::Internal(anyhow::anyhow!(
+            "return record {} was accepted without its card's account",
+            record.seq
+        ))
+    })
 }
 
 // ---------------------------------------------------------------------------
