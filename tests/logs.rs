@@ -7,7 +7,7 @@
 mod common;
 
 use common::cases::{PNG_SCAN, register_person_with_card};
-use common::node::{Node, NodeOptions};
+use common::node::{Node, NodeOptions, act, staff};
 use common::{TestDb, otp_in, valid_id_number};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -46,60 +46,6 @@ async fn register(
     }
 }
 
-async fn sign_in_staff(
-    services: &sscard::service::Services,
-    node: &Node,
-    username: &str,
-    roles: &[&str],
-) -> String {
-    let created = services
-        .create_account(
-            sscard::service::accounts::NewAccount {
-                username: username.to_owned(),
-                display_name: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                bank_code: None,
-                employer_uscc: None,
-            },
-            &Actor::system(),
-        )
-        .await
-        .unwrap();
-    let (status, body) = node
-        .post(
-            None,
-            "/api/v1/session",
-            &json!({ "username": username, "password": created.initial_password }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
-    let (status, body) = node
-        .post(
-            Some(&token),
-            "/api/v1/session/password",
-            &json!({
-                "current_password": created.initial_password,
-                "new_password": "Liujiang-318-Window-2026",
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    token
-}
-
-async fn act(node: &Node, token: &str, no: &str, action: &str, body: &Value) -> Value {
-    let (status, answer) = node
-        .post(
-            Some(token),
-            &format!("/api/v1/applications/{no}/{action}"),
-            body,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{action} on {no}: {answer}");
-    answer
-}
-
 /// Runs an online case (SMS sign-in, a scan, a one-time notice, the
 /// supplement, 受理, 经办, 反馈) and a walk-in by an agent, plus the public
 /// progress query and a few refusals, on a node writing `format` logs;
@@ -131,11 +77,12 @@ async fn full_cases_logged(format: &str) -> (Vec<String>, Vec<String>, Vec<Strin
     )
     .await;
     let agent_id = valid_id_number("45022119820606004");
-    let clerk = sign_in_staff(
+    let clerk = staff(
         &services,
-        &node,
         "window1",
         &["acceptor", "processor", "feedback"],
+        &node,
+        &node,
     )
     .await;
 

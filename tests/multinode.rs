@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cases::{PNG_SCAN, register_person_with_card, window_form};
-use common::node::{Node, NodeOptions};
+use common::node::{Node, NodeOptions, act, staff};
 use common::{TestDb, otp_in, valid_id_number};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -112,69 +112,6 @@ async fn person_with_card(services: &Services, n: u32, name: &str) -> (String, S
     )
     .await;
     (id_number, card_number)
-}
-
-/// Creates a staff account (as `sscard user add` does), signs in on
-/// `sign_in_on` and replaces the initial password on `change_on`: a
-/// session begun on one node is used on the other.
-async fn staff(
-    services: &Services,
-    username: &str,
-    roles: &[&str],
-    sign_in_on: &Node,
-    change_on: &Node,
-) -> String {
-    let created = services
-        .create_account(
-            sscard::service::accounts::NewAccount {
-                username: username.to_owned(),
-                display_name: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                bank_code: None,
-                employer_uscc: None,
-            },
-            &Actor::system(),
-        )
-        .await
-        .expect("create the account");
-    let (status, body) = sign_in_on
-        .post(
-            None,
-            "/api/v1/session",
-            &json!({ "username": username, "password": created.initial_password }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
-    let (status, body) = change_on
-        .post(
-            Some(&token),
-            "/api/v1/session/password",
-            &json!({
-                "current_password": created.initial_password,
-                "new_password": "Liujiang-318-Window-2026",
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    token
-}
-
-async fn act(node: &Node, token: &str, no: &str, action: &str, body: &Value) -> Value {
-    let (status, answer) = node
-        .post(
-            Some(token),
-            &format!("/api/v1/applications/{no}/{action}"),
-            body,
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "{action} on {no} at {}: {answer}",
-        node.address
-    );
-    answer
 }
 
 /// Every audit entry of the cases: (application number, action, outcome)

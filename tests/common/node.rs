@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How a node is started.
 #[derive(Clone, Debug)]
@@ -196,4 +196,67 @@ impl Drop for Node {
 fn serving_address(line: &str) -> Option<SocketAddr> {
     let rest = line.split("sscard is serving: open http://").nth(1)?;
     rest.split('/').next()?.parse().ok()
+}
+
+/// Creates a staff account (as `sscard user add` does), signs in on
+/// `sign_in_on` and replaces the initial password on `change_on`: a
+/// session begun on one node is used on the other.
+pub async fn staff(
+    services: &sscard::service::Services,
+    username: &str,
+    roles: &[&str],
+    sign_in_on: &Node,
+    change_on: &Node,
+) -> String {
+    let created = services
+        .create_account(
+            sscard::service::accounts::NewAccount {
+                username: username.to_owned(),
+                display_name: None,
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                bank_code: None,
+                employer_uscc: None,
+            },
+            &sscard::service::Actor::system(),
+        )
+        .await
+        .expect("create the account");
+    let (status, body) = sign_in_on
+        .post(
+            None,
+            "/api/v1/session",
+            &json!({ "username": username, "password": created.initial_password }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, body) = change_on
+        .post(
+            Some(&token),
+            "/api/v1/session/password",
+            &json!({
+                "current_password": created.initial_password,
+                "new_password": "Liujiang-318-Window-2026",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    token
+}
+
+pub async fn act(node: &Node, token: &str, no: &str, action: &str, body: &Value) -> Value {
+    let (status, answer) = node
+        .post(
+            Some(token),
+            &format!("/api/v1/applications/{no}/{action}"),
+            body,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{action} on {no} at {}: {answer}",
+        node.address
+    );
+    answer
 }
