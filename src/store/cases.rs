@@ -460,19 +460,46 @@ pub async fn upload_by_id(
     .bind(id.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(UploadRow {
-            id: row.try_get("id")?,
-            owner: row.try_get("owner")?,
-            content_type: row.try_get("content_type")?,
-            size_bytes: row.try_get("size_bytes")?,
-            digest_sm3: row.try_get("digest_sm3")?,
-            file_name: row.try_get("file_name")?,
-            case_id: row.try_get("case_id")?,
-            created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
-        })
+    row.as_ref().map(upload_row).transpose()
+}
+
+/// The uploads with these ids, in one statement (any order; missing ones
+/// are left out).
+pub async fn uploads_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<UploadRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, owner, content_type, size_bytes, digest_sm3, file_name, case_id, created_at \
+         FROM uploads WHERE id IN ({})",
+        placeholders.join(", ")
+    )));
+    for id in ids {
+        query = query.bind((*id).to_owned());
+    }
+    query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(upload_row)
+        .collect()
+}
+
+fn upload_row(row: &AnyRow) -> Result<UploadRow, StoreError> {
+    Ok(UploadRow {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        content_type: row.try_get("content_type")?,
+        size_bytes: row.try_get("size_bytes")?,
+        digest_sm3: row.try_get("digest_sm3")?,
+        file_name: row.try_get("file_name")?,
+        case_id: row.try_get("case_id")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
     })
-    .transpose()
 }
 
 /// The registry person a case belongs to, if any.
