@@ -217,15 +217,14 @@ fn concrete_paths(path: &str, real_case: &str) -> Vec<String> {
     all
 }
 
-#[tokio::test]
-async fn every_route_answers_hostile_input_with_a_problem_never_a_server_error() {
+/// The server with a real case (so that hostile input reaches the rules of
+/// a real one) and a session of every kind: (name, token) with `None` for
+/// the anonymous caller, and the case's number.
+async fn world() -> (TestApp, Vec<(&'static str, Option<String>)>, String) {
     let app = TestApp::spawn().await;
     app.register_test_banks().await;
-
-    // A real case, so that hostile bodies reach the rules of a real one.
     let citizen = app.cardholder_numbered(1, "collected").await;
     let real_case = app.apply_online(&citizen, &card_number(1)).await;
-
     let clerk = app
         .staff(
             "robust.all",
@@ -234,13 +233,19 @@ async fn every_route_answers_hostile_input_with_a_problem_never_a_server_error()
         .await;
     let teller = app.staff("robust.teller", &["bank_teller"]).await;
     let employer = app.staff("robust.employer", &["employer"]).await;
-    let callers: Vec<(&str, Option<&str>)> = vec![
+    let callers = vec![
         ("anonymous", None),
-        ("clerk", Some(clerk.token.as_str())),
-        ("citizen", Some(citizen.token.as_str())),
-        ("teller", Some(teller.token.as_str())),
-        ("employer", Some(employer.token.as_str())),
+        ("clerk", Some(clerk.token)),
+        ("citizen", Some(citizen.token)),
+        ("teller", Some(teller.token)),
+        ("employer", Some(employer.token)),
     ];
+    (app, callers, real_case)
+}
+
+#[tokio::test]
+async fn every_route_answers_hostile_input_with_a_problem_never_a_server_error() {
+    let (app, callers, real_case) = world().await;
 
     let (_, doc) = app.get_json("/api/openapi.json").await;
     let mut routes: Vec<(Method, String)> = doc["paths"]
@@ -421,23 +426,7 @@ async fn check_page(response: reqwest::Response, what: &str) -> StatusCode {
 
 #[tokio::test]
 async fn every_page_answers_hostile_input_with_a_chinese_page_never_a_server_error() {
-    let app = TestApp::spawn().await;
-    app.register_test_banks().await;
-    let citizen = app.cardholder_numbered(1, "collected").await;
-    let real_case = app.apply_online(&citizen, &card_number(1)).await;
-    let clerk = app
-        .staff(
-            "pages.all",
-            &["acceptor", "processor", "feedback", "supervisor", "admin"],
-        )
-        .await;
-    let employer = app.staff("pages.employer", &["employer"]).await;
-    let callers: Vec<(&str, Option<&str>)> = vec![
-        ("anonymous", None),
-        ("clerk", Some(clerk.token.as_str())),
-        ("citizen", Some(citizen.token.as_str())),
-        ("employer", Some(employer.token.as_str())),
-    ];
+    let (app, callers, real_case) = world().await;
     let origin = app.url("");
     let long = "字".repeat(2_000);
     let forms: Vec<Vec<(&str, &str)>> = vec![
