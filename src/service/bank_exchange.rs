@@ -290,7 +290,7 @@ impl Services {
         actor: &Actor,
     ) -> ServiceResult<ExportSummary> {
         let bank = bank_code(&options.bank)?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         let bank_row =
             rows::bank(&mut conn, bank.as_str())
                 .await?
@@ -602,7 +602,7 @@ impl Services {
     async fn export_read_connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
         match self.store().writer_pool() {
             Some(writer) => Ok(writer.acquire().await.map_err(StoreError::from)?),
-            None => self.bank_connection().await,
+            None => self.connection().await,
         }
     }
 
@@ -709,7 +709,7 @@ impl Services {
                 errors: Vec::new(),
             });
         }
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         let bank_row = rows::bank(&mut conn, header.bank.as_str())
             .await?
             .ok_or_else(|| ServiceError::NotFound {
@@ -1258,7 +1258,7 @@ impl Services {
                 errors: Vec::new(),
             });
         }
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         if rows::bank(&mut conn, bank.as_str()).await?.is_none() {
             return Err(ServiceError::NotFound {
                 code: "BANK_NOT_FOUND",
@@ -1290,7 +1290,7 @@ impl Services {
                     })
                     .map(|n| n.as_str().to_owned())
                     .collect();
-                let mut conn = self.bank_connection().await?;
+                let mut conn = self.connection().await?;
                 let cards: HashMap<String, ExchangeCard> =
                     rows::exchange_cards(&mut conn, &numbers)
                         .await?
@@ -1324,7 +1324,7 @@ impl Services {
         // The other way: active in the registry, absent from the bank's list.
         let mut after = String::new();
         loop {
-            let mut conn = self.bank_connection().await?;
+            let mut conn = self.connection().await?;
             let page = rows::active_cards_page(&mut conn, bank.as_str(), &after, 1000).await?;
             drop(conn);
             let Some((last, _, _)) = page.last() else {

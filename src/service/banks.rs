@@ -44,7 +44,6 @@ use sscard_domain::registry::BankCode;
 
 use super::signing_keys::{self, LoadedKey};
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
-use crate::store::StoreError;
 use crate::store::banks::{self as rows, BankRow};
 use crate::store::signing_keys as signing_key_rows;
 
@@ -590,7 +589,7 @@ impl Services {
     ///
     /// The database fails.
     pub async fn list_banks(&self) -> ServiceResult<Vec<BankView>> {
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         Ok(rows::banks(&mut conn)
             .await?
             .iter()
@@ -605,7 +604,7 @@ impl Services {
     /// `NotFound BANK_NOT_FOUND`.
     pub async fn bank(&self, code: &str) -> ServiceResult<BankView> {
         let code = BankCode::parse(code).map_err(|_| bank_not_found(code))?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         rows::bank(&mut conn, code.as_str())
             .await?
             .as_ref()
@@ -621,7 +620,7 @@ impl Services {
     /// `NotFound BANK_NOT_FOUND`.
     pub async fn bank_rejections(&self, code: &str) -> ServiceResult<Vec<RejectionView>> {
         let bank = self.bank(code).await?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         Ok(rows::rejections(&mut conn, &bank.code, 500)
             .await?
             .into_iter()
@@ -646,7 +645,7 @@ impl Services {
     ///
     /// The database fails.
     pub async fn bank_exchange_counts(&self) -> ServiceResult<Vec<(String, String, i64)>> {
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         Ok(rows::exchange_counts(&mut conn).await?)
     }
 
@@ -658,7 +657,7 @@ impl Services {
     /// `NotFound BANK_NOT_FOUND`.
     pub async fn bank_exchange(&self, code: &str) -> ServiceResult<ExchangeView> {
         let bank = self.bank(code).await?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         let counts = rows::exchange_counts(&mut conn).await?;
         let count = |status: &str| {
             counts
@@ -1030,7 +1029,7 @@ impl Services {
                 "X-Bank-Code 不是已登记的合作银行代码。".to_owned(),
             )
         })?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         let row = rows::bank(&mut conn, bank.as_str()).await?.ok_or_else(|| {
             unauthorized(
                 "BANK_UNKNOWN",
@@ -1132,7 +1131,7 @@ impl Services {
     /// The key cannot be loaded or the database fails.
     pub async fn bank_server_keys(&self) -> ServiceResult<ServerKeys> {
         let signer = self.bank_signer().await?;
-        let mut conn = self.bank_connection().await?;
+        let mut conn = self.connection().await?;
         let mut current = None;
         let mut earlier = Vec::new();
         for row in signing_key_rows::all_keys(&mut conn, rows::SIGNING_KEYS).await? {
@@ -1176,17 +1175,6 @@ impl Services {
     pub fn with_bank_settings(mut self, settings: BankSettings) -> Self {
         self.banks = Arc::new(BankState::new(settings));
         self
-    }
-
-    pub(crate) async fn bank_connection(
-        &self,
-    ) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
     }
 }
 

@@ -1462,15 +1462,6 @@ impl Services {
 
     // -- helpers ------------------------------------------------------------
 
-    async fn connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
-    }
-
     async fn replayed(&self, idem: &IdempotencyRef) -> ServiceResult<Option<String>> {
         let mut conn = self.connection().await?;
         match rows::idempotency_key(&mut conn, &idem.scope, &idem.key).await? {

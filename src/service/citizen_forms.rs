@@ -9,7 +9,6 @@ use sscard_domain::identifiers::CardNumber;
 use super::citizens::CitizenPrincipal;
 use super::registry::parse_social;
 use super::{ServiceError, ServiceResult, Services};
-use crate::store::StoreError;
 use crate::store::registry::{self as registry_rows, ID_NUMBER_SEALED};
 
 /// The registry's part of the signed-in holder's form.
@@ -57,12 +56,7 @@ impl Services {
         &self,
         citizen: &CitizenPrincipal,
     ) -> ServiceResult<CitizenFormDefaults> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let person = registry_rows::person_by_id(&mut conn, &citizen.person_id)
             .await?
             .ok_or_else(|| ServiceError::Unauthorized {

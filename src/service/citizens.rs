@@ -47,13 +47,13 @@ use super::accounts::Client;
 use super::commit;
 use super::registry::ID_NUMBER_INDEX;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services};
+use crate::store::Tx;
 use crate::store::citizens::{
     AttemptKind, CitizenSessionRow, OtpRow, attempts_since, citizen_session_with_person,
     codes_issued_since, delete_code, insert_citizen_session, insert_code, latest_code,
     mark_code_used, record_attempt, revoke_citizen_session, spend_attempt, touch_citizen_session,
 };
 use crate::store::registry::{MOBILE_SEALED, PersonRow, lock_person, person_by_index};
-use crate::store::{StoreError, Tx};
 
 /// The blind-index purpose of one-time codes.
 pub const OTP_INDEX: &str = "citizen.otp";
@@ -481,12 +481,7 @@ impl Services {
         }
         let now = Utc::now();
         let hash = token_hash(token);
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         // One statement: the session and what is shown of its person.
         let (session, person) = citizen_session_with_person(&mut conn, &hash)
             .await?
@@ -561,12 +556,7 @@ impl Services {
         let index = self
             .keyring()
             .blind_index(ID_NUMBER_INDEX, id_number.as_str());
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         Ok(person_by_index(&mut conn, &index).await?)
     }
 

@@ -27,7 +27,6 @@ use super::citizens::CitizenPrincipal;
 use super::registry::invalid;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::clock::to_china;
-use crate::store::StoreError;
 use crate::store::feedback::{self as rows, ConsultationRow, QUESTION_SEALED};
 
 /// The blind-index purpose of access codes.
@@ -255,12 +254,7 @@ impl Services {
         let index = self
             .keyring()
             .blind_index(ACCESS_CODE_INDEX, &format!("{number}:{code}"));
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let row = rows::consultation_by_number(&mut conn, &number).await?;
         drop(conn);
         let stored = row
@@ -283,12 +277,7 @@ impl Services {
         &self,
         citizen: &CitizenPrincipal,
     ) -> ServiceResult<Vec<ConsultationView>> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let found = rows::consultations_of_person(&mut conn, &citizen.person_id, 200).await?;
         drop(conn);
         found.iter().map(|row| self.view(row, false)).collect()
@@ -305,12 +294,7 @@ impl Services {
         status: ConsultationStatus,
         limit: i64,
     ) -> ServiceResult<Vec<ConsultationView>> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let found = rows::list_consultations(&mut conn, Some(status.code()), limit).await?;
         drop(conn);
         found.iter().map(|row| self.view(row, true)).collect()
@@ -322,12 +306,7 @@ impl Services {
     ///
     /// Only when the database cannot answer.
     pub async fn open_consultation_count(&self) -> ServiceResult<i64> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         Ok(rows::count_open_consultations(&mut conn).await?)
     }
 
@@ -341,12 +320,7 @@ impl Services {
         consultation_no: &str,
     ) -> ServiceResult<ConsultationView> {
         let number = normalize_consultation_no(consultation_no);
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let row = rows::consultation_by_number(&mut conn, &number)
             .await?
             .ok_or_else(|| staff_not_found(&number))?;

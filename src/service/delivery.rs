@@ -18,7 +18,6 @@ use super::notifications::{self, NotificationKind};
 use super::registry::{ID_NUMBER_INDEX, corrupt, invalid};
 use super::{FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::clock::today_in_china;
-use crate::store::StoreError;
 use crate::store::cases::{self as case_rows, CaseFilter, StepRow};
 use crate::store::feedback as rows;
 
@@ -266,12 +265,7 @@ impl Services {
             .map(str::trim)
             .filter(|n| !n.is_empty());
         let today = today_in_china();
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let (searched_by, query_masked, cases) = match (application_no, id_number) {
             (Some(no), None) => {
                 if no.chars().count() > 40 {

@@ -301,6 +301,17 @@ impl Services {
         &self.keys
     }
 
+    /// A connection of the read pool, for a use case's reads outside a
+    /// transaction.
+    pub(crate) async fn connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?)
+    }
+
     /// Appends one audit entry inside the caller's transaction.
     pub(crate) async fn record_audit(
         &self,

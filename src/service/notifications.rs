@@ -271,12 +271,7 @@ impl Services {
     /// Only when the database cannot answer.
     pub async fn resend_unsent_notifications(&self, min_age: Duration) -> ServiceResult<usize> {
         {
-            let mut conn = self
-                .store()
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::from)?;
+            let mut conn = self.connection().await?;
             let given_up =
                 rows::fail_abandoned_notifications(&mut conn, Utc::now(), MAX_ATTEMPTS).await?;
             if given_up > 0 {
@@ -336,12 +331,7 @@ impl Services {
     /// the claim is still this sender's); true when the gateway accepted it.
     async fn send_claimed(&self, row: &NotificationRow) -> ServiceResult<bool> {
         let case = {
-            let mut conn = self
-                .store()
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::from)?;
+            let mut conn = self.connection().await?;
             crate::store::cases::case_by_id(&mut conn, &row.case_id).await?
         };
         let mobile = case.as_ref().and_then(|case| self.applicant_mobile(case));
@@ -365,12 +355,7 @@ impl Services {
                 }
             },
         };
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let recorded = rows::mark_notification(
             &mut conn,
             &row.id,

@@ -14,7 +14,6 @@ use sscard_domain::mask;
 use super::cases::{CaseCaller, normalize_application_no};
 use super::registry::ID_NUMBER_INDEX;
 use super::{FieldError, ServiceError, ServiceResult, Services};
-use crate::store::StoreError;
 use crate::store::cases as rows;
 
 /// The body of `POST /api/v1/progress`.
@@ -115,12 +114,7 @@ impl Services {
         let index = self
             .keyring()
             .blind_index(ID_NUMBER_INDEX, id_number.as_str());
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let case = rows::case_by_number(&mut conn, &application_no).await?;
         // Both comparisons always run, against a dummy when there is no
         // case, so the answer's timing does not single out a wrong field.

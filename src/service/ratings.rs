@@ -32,11 +32,11 @@ use super::notifications::NotificationView;
 use super::registry::corrupt;
 use super::{Actor, FieldError, Outcome, ServiceError, ServiceResult, Services, commit};
 use crate::clock::{china_offset, today_in_china};
+use crate::store::Tx;
 use crate::store::cases::{self as case_rows, CaseRow};
 use crate::store::feedback::{
     self as rows, FollowUpRecordRow, FollowUpRow, RATING_COMMENT_SEALED, RatingRow,
 };
-use crate::store::{StoreError, Tx};
 
 /// The settings of ratings (`[ratings]` in `sscard.toml`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -411,12 +411,7 @@ impl Services {
     }
 
     async fn case_is_rated(&self, case_id: &str) -> ServiceResult<bool> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         Ok(rows::rating_of_case(&mut conn, case_id).await?.is_some())
     }
 
@@ -456,12 +451,7 @@ impl Services {
         if matches!(caller, CaseCaller::Public) {
             return Ok(());
         }
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let notices = rows::notifications_of(&mut conn, &case.id).await?;
         for step in &mut view.timeline {
             step.notifications = notices
@@ -534,12 +524,7 @@ impl Services {
         }
         let start = start_of_china_day(from);
         let end = start_of_china_day(until + Duration::days(1));
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let counts = rows::count_ratings_by_level(&mut conn, start, end).await?;
         let rated = rows::ratings_between(&mut conn, start, end, 200).await?;
         let mut follow_ups = Vec::new();
@@ -591,12 +576,7 @@ impl Services {
             FollowUpFilter::Closed => vec!["closed"],
             FollowUpFilter::All => Vec::new(),
         };
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let mut views = Vec::new();
         for row in rows::list_follow_ups(&mut conn, &statuses, 500).await? {
             if filter == FollowUpFilter::Overdue && !row.due_on.lt(&today) {
@@ -614,12 +594,7 @@ impl Services {
     /// `NotFound FOLLOW_UP_NOT_FOUND`.
     pub async fn follow_up(&self, application_no: &str) -> ServiceResult<FollowUpView> {
         let application_no = normalize_application_no(application_no);
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let row = rows::follow_up_by_number(&mut conn, &application_no)
             .await?
             .ok_or_else(|| follow_up_not_found(&application_no))?;

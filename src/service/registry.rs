@@ -1352,12 +1352,7 @@ impl Services {
     ///
     /// `NotFound PERSON_NOT_FOUND`.
     pub async fn person_by_id_number(&self, id_number: &IdNumber) -> ServiceResult<PersonView> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let person = rows::person_by_index(&mut conn, &self.id_number_index(id_number))
             .await?
             .ok_or_else(|| ServiceError::NotFound {
@@ -1398,12 +1393,7 @@ impl Services {
         viewer: &Viewer,
     ) -> ServiceResult<Vec<CardEventView>> {
         let card = self.visible_card(card_number, viewer).await?;
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let events = rows::card_events(&mut conn, &card.id).await?;
         events.iter().map(event_view).collect()
     }
@@ -1413,12 +1403,7 @@ impl Services {
         card_number: &CardNumber,
         viewer: &Viewer,
     ) -> ServiceResult<CardRow> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         match rows::card_by_number(&mut conn, card_number.as_str()).await? {
             Some(card) if viewer.may_see(&card) => Ok(card),
             _ => Err(card_not_found(card_number, viewer)),
@@ -1426,12 +1411,7 @@ impl Services {
     }
 
     async fn person_view_of(&self, person: &PersonRow) -> ServiceResult<PersonView> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let cards = rows::cards_of_person(&mut conn, &person.id).await?;
         let mut views = Vec::with_capacity(cards.len());
         for card in &cards {
@@ -1472,12 +1452,7 @@ impl Services {
     }
 
     async fn card_view_of(&self, card: &CardRow) -> ServiceResult<CardView> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.connection().await?;
         let person = rows::person_by_id(&mut conn, &card.person_id)
             .await?
             .ok_or_else(|| corrupt("cards.person_id", &card.person_id))?;

@@ -17,7 +17,6 @@ use chrono::Utc;
 use sscard_crypto::Sm2SigningKey;
 
 use super::{Actor, Outcome, ServiceError, ServiceResult, Services, commit};
-use crate::store::StoreError;
 use crate::store::signing_keys::{self as rows, GENERATED_SLOT, KeyRow, KeyTable};
 
 /// What a signing key is for: its table, and the words of its audit entries,
@@ -87,7 +86,7 @@ impl Services {
         if let Some(path) = key_file {
             return self.register_key_file(purpose, path).await;
         }
-        let mut conn = self.signing_key_connection().await?;
+        let mut conn = self.connection().await?;
         let stored = rows::generated_key(&mut conn, purpose.table).await?;
         drop(conn);
         let row = match stored {
@@ -187,7 +186,7 @@ impl Services {
             // Another node generated one first: use theirs.
             drop(tx);
         }
-        let mut conn = self.signing_key_connection().await?;
+        let mut conn = self.connection().await?;
         rows::generated_key(&mut conn, purpose.table)
             .await?
             .ok_or_else(|| {
@@ -196,14 +195,5 @@ impl Services {
                     purpose.noun
                 ))
             })
-    }
-
-    async fn signing_key_connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
     }
 }

@@ -261,7 +261,7 @@ impl Services {
                 ),
             });
         }
-        let mut conn = self.slip_connection().await?;
+        let mut conn = self.connection().await?;
         let case = crate::store::cases::case_by_number(&mut conn, &view.application_no)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
@@ -350,7 +350,7 @@ impl Services {
         if !rows::insert_slip(&mut tx, &slip).await? {
             // Another request issued it first: theirs is the slip.
             drop(tx);
-            let mut conn = self.slip_connection().await?;
+            let mut conn = self.connection().await?;
             let winner = rows::slip_of_case(&mut conn, case_id)
                 .await?
                 .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("a slip vanished")))?;
@@ -419,7 +419,7 @@ impl Services {
         let Some(code) = normalize_code(code) else {
             return Ok(not_found(None));
         };
-        let mut conn = self.slip_connection().await?;
+        let mut conn = self.connection().await?;
         let Some(slip) = rows::slip_by_code(&mut conn, &code).await? else {
             return Ok(not_found(Some(code)));
         };
@@ -456,7 +456,7 @@ impl Services {
             ));
         }
         let uploaded_sm3 = sscard_crypto::sm3_hex(bytes);
-        let mut conn = self.slip_connection().await?;
+        let mut conn = self.connection().await?;
         let slip = match code_in_pdf(bytes).and_then(|code| normalize_code(&code)) {
             Some(code) => rows::slip_by_code(&mut conn, &code).await?,
             // A file whose metadata was stripped: found by its digest.
@@ -482,7 +482,7 @@ impl Services {
     /// Only when the database or the key file cannot be read.
     pub async fn slip_public_keys(&self) -> ServiceResult<SlipPublicKeys> {
         let signer = self.slip_signer().await?;
-        let mut conn = self.slip_connection().await?;
+        let mut conn = self.connection().await?;
         let keys = signing_key_rows::all_keys(&mut conn, rows::SIGNING_KEYS).await?;
         drop(conn);
         let mut current = None;
@@ -552,15 +552,6 @@ impl Services {
 
     fn slips(&self) -> &SlipState {
         &self.slips
-    }
-
-    async fn slip_connection(&self) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
     }
 }
 

@@ -599,7 +599,7 @@ impl Services {
     /// `NotFound BATCH_NOT_FOUND` (also for another employer's batch).
     pub async fn batch(&self, principal: &Principal, batch_no: &str) -> ServiceResult<BatchView> {
         let batch_no = normalize_batch_no(batch_no);
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         let batch = rows::batch_by_number(&mut conn, &batch_no)
             .await?
             .filter(|b| may_see(principal, b))
@@ -718,7 +718,7 @@ impl Services {
             employer_uscc: employer,
             states: codes,
         };
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         let found = rows::list_batches(&mut conn, &filter, limit.clamp(1, 500)).await?;
         drop(conn);
         let today = today_in_china();
@@ -750,7 +750,7 @@ impl Services {
     ///
     /// Only when the database cannot answer.
     pub async fn batch_counts(&self) -> ServiceResult<Vec<(String, i64)>> {
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         Ok(rows::count_by_state(&mut conn).await?)
     }
 
@@ -1121,7 +1121,7 @@ impl Services {
         batch_no: &str,
     ) -> ServiceResult<UploadContent> {
         let batch_no = normalize_batch_no(batch_no);
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         let batch = rows::batch_by_number(&mut conn, &batch_no)
             .await?
             .filter(|b| may_see(principal, b))
@@ -1151,24 +1151,13 @@ impl Services {
 
     // -- helpers ------------------------------------------------------------
 
-    pub(crate) async fn batch_connection(
-        &self,
-    ) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?)
-    }
-
     async fn replayed_batch(
         &self,
         scope: &str,
         key: &str,
         request_hash: &str,
     ) -> ServiceResult<Option<String>> {
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         match case_rows::idempotency_key(&mut conn, scope, key).await? {
             Some(stored) => replay(&stored, request_hash).map(Some),
             None => Ok(None),

@@ -139,7 +139,7 @@ impl Services {
         batch_no: &str,
     ) -> ServiceResult<Spreadsheet> {
         let batch_no = super::normalize_batch_no(batch_no);
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         let batch = rows::batch_by_number(&mut conn, &batch_no)
             .await?
             .filter(|b| may_see(principal, b))

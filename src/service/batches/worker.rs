@@ -82,7 +82,7 @@ impl Services {
     ///
     /// `NotFound BATCH_NOT_FOUND`; the database fails.
     pub async fn batch_backlog(&self, batch_no: Option<&str>) -> ServiceResult<Backlog> {
-        let mut conn = self.batch_connection().await?;
+        let mut conn = self.connection().await?;
         let mut backlog = Backlog::default();
         if let Some(number) = batch_no.map(super::normalize_batch_no) {
             let batch = rows::batch_by_number(&mut conn, &number)
@@ -121,7 +121,7 @@ impl Services {
         batch_no: Option<&str>,
     ) -> ServiceResult<Option<ChunkDone>> {
         let candidates = {
-            let mut conn = self.batch_connection().await?;
+            let mut conn = self.connection().await?;
             rows::batches_with_pending_rows(&mut conn, CaseState::AwaitingProcessing.code(), 16)
                 .await?
         };
